@@ -15,6 +15,8 @@ export interface Batch {
   indices: Int32Array;
   /** [n, H, W, C]. */
   shape: [number, number, number, number];
+  /** Statistics that standardize these images (the dataset's), used by batchToTensor. */
+  stats: ChannelStats;
 }
 
 /** Per-channel pixel statistics on the 0..1 scale, used to standardize model inputs. */
@@ -92,7 +94,7 @@ export class Dataset {
       images.set(this.image(i), j * per);
       labels[j] = this.labels[i];
     }
-    return { images, labels, indices: idx, shape: [n, ...this.shape] };
+    return { images, labels, indices: idx, shape: [n, ...this.shape], stats: this.stats };
   }
 
   /** The first n images as one batch (for displays and quick checks). */

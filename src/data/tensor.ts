@@ -5,8 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, ChannelStats } from './dataset';
 
-/** A batch as a standardized float32 tensor [n, H, W, C]. The caller disposes it. */
-export function batchToTensor(batch: Batch, stats: ChannelStats): tf.Tensor4D {
+/** A batch as a standardized float32 tensor [n, H, W, C] (with `stats`, default the batch's own). The caller disposes it. */
+export function batchToTensor(batch: Batch, stats: ChannelStats = batch.stats): tf.Tensor4D {
   const [n, h, w, c] = batch.shape;
   const out = new Float32Array(batch.images.length);
   const scale = stats.std.map((s) => 1 / (255 * s));
