@@ -1,0 +1,202 @@
+/**
+ * The masked autoencoder with a ViT backbone (SPEC §1), in one file, step by step as in
+ * facebookresearch/mae's models_mae.py: patchify → random_masking → forward_encoder →
+ * forward_decoder → forward_loss. B = batch, L = patches per image, K = visible patches,
+ * D = encoder width, E = decoder width, P = p·p·C values per patch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type MaeConfig, type PresetName, resolveConfig } from '../config';
+import { maeLoss } from '../losses/mae';
+import { Rng } from '../random';
+import { broadcastToken, gatherRows, layerNorm, linear } from './layers';
+import { type Masking, sampleMasking, visibleIndices } from './masking';
+import { type LinearParams, type NormParams, type Param, ParamStore } from './params';
+import { patchify, sinCosPositionalEmbedding, unpatchify } from './patches';
+import { type BlockParams, createBlock, transformerBlock } from './transformer';
+
+/** What {@link Mae.forwardEncoder} returns. */
+export interface EncoderOutput {
+  /** [B, 1+K, D] after the final LayerNorm (CLS first). */
+  latent: tf.Tensor3D;
+  /** Every block's raw output [B, 1+K, D] (before the final LayerNorm): MAGMA's layers. */
+  blocks: tf.Tensor3D[];
+  /** Every block's attention probabilities [B, H, 1+K, 1+K], when asked for. */
+  attention?: tf.Tensor4D[];
+}
+
+/** What {@link Mae.forward} returns. */
+export interface MaeOutput {
+  /** Scalar reconstruction loss over removed patches. */
+  loss: tf.Scalar;
+  /** [B, L, P] predicted patches (in the loss's target space: normalized when normPixLoss). */
+  pred: tf.Tensor3D;
+  encoder: EncoderOutput;
+}
+
+/** Options of {@link createMae}. */
+export interface CreateMaeOptions {
+  /** Seed of the weight initialization. Default 0. */
+  seed?: number;
+}
+
+/** A ViT masked autoencoder. Create it with {@link createMae}. */
+export class Mae {
+  /** Patches per image side. */
+  readonly grid: number;
+  /** Patches per image, L. */
+  readonly tokens: number;
+  /** Trainable parameters in creation order. */
+  readonly params: Param[];
+
+  private readonly patchEmbed: LinearParams; // [P, D], the patch-embedding "conv" as a matrix
+  private readonly clsToken: tf.Variable; //     [1, 1, D]
+  private readonly encoderMaskToken?: tf.Variable; // [1, 1, D], only with maskTokenInEncoder
+  private readonly encoderBlocks: BlockParams[];
+  private readonly encoderNorm: NormParams;
+  private readonly decoderEmbed: LinearParams; // [D, E]
+  private readonly maskToken: tf.Variable; //    [1, 1, E]
+  private readonly decoderBlocks: BlockParams[];
+  private readonly decoderNorm: NormParams;
+  private readonly decoderPred: LinearParams; // [E, P]
+  private readonly encoderPos: tf.Tensor2D; //   [L, D] fixed sin-cos
+  private readonly decoderPos: tf.Tensor2D; //   [1+L, E] fixed sin-cos, zero row for CLS
+
+  constructor(readonly config: MaeConfig, seed = 0) {
+    const c = config;
+    this.grid = c.imageSize / c.patchSize;
+    this.tokens = this.grid * this.grid;
+    const patchDim = c.patchSize * c.patchSize * c.channels;
+    const store = new ParamStore(new Rng(seed, 0x1417));
+    // Encoder (LayerNorm eps 1e-6, as MAE's encoder).
+    this.patchEmbed = store.linear('patch_embed', patchDim, c.encoderWidth);
+    this.clsToken = store.normal('cls_token', [1, 1, c.encoderWidth], 0.02);
+    if (c.maskTokenInEncoder) this.encoderMaskToken = store.normal('encoder_mask_token', [1, 1, c.encoderWidth], 0.02);
+    this.encoderBlocks = Array.from({ length: c.encoderDepth }, (_, i) =>
+      createBlock(store, `blocks.${i}`, c.encoderWidth, c.encoderHeads, c.mlpRatio, 1e-6));
+    this.encoderNorm = store.layerNorm('norm', c.encoderWidth);
+    // Decoder (LayerNorm eps 1e-5, torch's default, as MAE's decoder).
+    this.decoderEmbed = store.linear('decoder_embed', c.encoderWidth, c.decoderWidth);
+    this.maskToken = store.normal('mask_token', [1, 1, c.decoderWidth], 0.02);
+    this.decoderBlocks = Array.from({ length: c.decoderDepth }, (_, i) =>
+      createBlock(store, `decoder_blocks.${i}`, c.decoderWidth, c.decoderHeads, c.mlpRatio, 1e-5));
+    this.decoderNorm = store.layerNorm('decoder_norm', c.decoderWidth);
+    this.decoderPred = store.linear('decoder_pred', c.decoderWidth, patchDim);
+    this.params = store.params;
+    this.encoderPos = tf.tensor2d(sinCosPositionalEmbedding(c.encoderWidth, this.grid), [this.tokens, c.encoderWidth]);
+    const decoderPos = new Float32Array((1 + this.tokens) * c.decoderWidth);
+    decoderPos.set(sinCosPositionalEmbedding(c.decoderWidth, this.grid), c.decoderWidth);
+    this.decoderPos = tf.tensor2d(decoderPos, [1 + this.tokens, c.decoderWidth]);
+  }
+
+  /** Number of trainable values. */
+  get parameterCount(): number {
+    return this.params.reduce((s, p) => s + p.variable.size, 0);
+  }
+
+  /** Images [B, H, W, C] → patches [B, L, P]. */
+  patchify(images: tf.Tensor4D): tf.Tensor3D {
+    return patchify(images, this.config.patchSize);
+  }
+
+  /** Patches [B, L, P] → images [B, H, W, C]. */
+  unpatchify(patches: tf.Tensor3D): tf.Tensor4D {
+    return unpatchify(patches, this.config.patchSize, this.config.channels);
+  }
+
+  /** Draws the masks of a batch with the configured ratio and sampling strategy. */
+  randomMasking(rng: Rng, batch: number): Masking {
+    return sampleMasking(rng, batch, this.grid, this.config.maskRatio, this.config.maskSampling);
+  }
+
+  /**
+   * Encodes images. With a masking, only the visible patches go in (or, with
+   * maskTokenInEncoder, all patches with a mask token at removed places); with `null`, all
+   * patches (evaluation). Returns the normalized latent and every block's raw output.
+   */
+  forwardEncoder(images: tf.Tensor4D, masking: Masking | null, opts: { attention?: boolean } = {}): EncoderOutput {
+    this.checkImages(images);
+    const batch = images.shape[0];
+    let x = tf.add(linear(this.patchify(images), this.patchEmbed), this.encoderPos) as tf.Tensor3D; // [B, L, D]
+    if (masking && this.encoderMaskToken) {
+      // Ablation: removed patches become the mask token (plus their positional embedding).
+      const m = tf.tensor3d(masking.mask, [batch, this.tokens, 1]);
+      const token = tf.add(this.encoderMaskToken, this.encoderPos);
+      x = tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(token, m)) as tf.Tensor3D; //           [B, L, D]
+    } else if (masking) {
+      x = gatherRows(x, visibleIndices(masking)); //                                     [B, K, D]
+    }
+    x = tf.concat([broadcastToken(this.clsToken, batch, 1), x], 1); //                  [B, 1+K, D]
+    const blocks: tf.Tensor3D[] = [];
+    const attention: tf.Tensor4D[] = [];
+    for (const p of this.encoderBlocks) {
+      const out = transformerBlock(x, p, opts.attention);
+      x = out.out;
+      blocks.push(x);
+      if (out.attention) attention.push(out.attention);
+    }
+    const latent = layerNorm(x, this.encoderNorm, 1e-6);
+    return { latent, blocks, attention: opts.attention ? attention : undefined };
+  }
+
+  /** Latent [B, 1+K, D] → predicted patches [B, L, P]: mask tokens fill removed places, then unshuffle. */
+  forwardDecoder(latent: tf.Tensor3D, masking: Masking | null): tf.Tensor3D {
+    const batch = latent.shape[0];
+    const e = this.config.decoderWidth;
+    let x = linear(latent, this.decoderEmbed); //                                         [B, 1+K, E]
+    if (masking && !this.encoderMaskToken) {
+      const visible = tf.slice(x, [0, 1, 0], [batch, masking.keep, e]);
+      const filled = tf.concat([visible, broadcastToken(this.maskToken, batch, this.tokens - masking.keep)], 1); // [B, L, E] shuffled
+      const restored = gatherRows(filled as tf.Tensor3D, masking.idsRestore); //        [B, L, E] grid order
+      x = tf.concat([tf.slice(x, [0, 0, 0], [batch, 1, e]), restored], 1);
+    }
+    x = tf.add(x, this.decoderPos) as tf.Tensor3D; //                                    [B, 1+L, E]
+    for (const p of this.decoderBlocks) x = transformerBlock(x, p).out;
+    const pred = linear(layerNorm(x, this.decoderNorm, 1e-5), this.decoderPred); //     [B, 1+L, P]
+    return tf.slice(pred, [0, 1, 0], [batch, this.tokens, pred.shape[2]]); //            drop CLS
+  }
+
+  /** Reconstruction loss of `pred` [B, L, P] against the images, over removed patches. */
+  forwardLoss(images: tf.Tensor4D, pred: tf.Tensor3D, masking: Masking): tf.Scalar {
+    const mask = tf.tensor2d(masking.mask, [masking.batch, masking.tokens]);
+    return maeLoss(images, pred, mask, { patch: this.config.patchSize, normPix: this.config.normPixLoss });
+  }
+
+  /** The whole masked forward pass for a given masking. */
+  forward(images: tf.Tensor4D, masking: Masking): MaeOutput {
+    const encoder = this.forwardEncoder(images, masking);
+    const pred = this.forwardDecoder(encoder.latent, masking);
+    return { loss: this.forwardLoss(images, pred, masking), pred, encoder };
+  }
+
+  /** Evaluation features: the CLS token after the final LayerNorm of the UNMASKED images, [B, D]. */
+  features(images: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { latent } = this.forwardEncoder(images, null);
+      return tf.reshape(tf.slice(latent, [0, 0, 0], [latent.shape[0], 1, latent.shape[2]]), [latent.shape[0], latent.shape[2]]) as tf.Tensor2D;
+    });
+  }
+
+  /** Frees every tensor the model holds. */
+  dispose(): void {
+    for (const p of this.params) p.variable.dispose();
+    this.encoderPos.dispose();
+    this.decoderPos.dispose();
+  }
+
+  private checkImages(images: tf.Tensor4D): void {
+    const c = this.config;
+    const [, h, w, ch] = images.shape;
+    if (images.rank !== 4 || h !== c.imageSize || w !== c.imageSize || ch !== c.channels) {
+      throw new Error(`the model expects images [B, ${c.imageSize}, ${c.imageSize}, ${c.channels}] (NHWC), got [${images.shape.join(', ')}]; ` +
+        'resize the data or build the model with a matching imageSize/channels');
+    }
+  }
+}
+
+/**
+ * Builds a ViT masked autoencoder from a preset name or a (partial) config over tiny28.
+ * @example const model = createMae(presets.tiny28, {seed: 0});
+ */
+export function createMae(config: PresetName | Partial<MaeConfig> = 'tiny28', opts: CreateMaeOptions = {}): Mae {
+  return new Mae(resolveConfig(config), opts.seed ?? 0);
+}
