@@ -1,0 +1,26 @@
+/**
+ * The data API: `load(name, opts)` for datasets, the {@link Dataset} type with seeded batching,
+ * augmentations, and `batchToTensor` to turn a uint8 batch into a standardized tensor.
+ *
+ * ```ts
+ * import * as data from './data'; // from src/
+ * const { train, test } = await data.load('fashion-mnist', { trainLimit: 5000 });
+ * const augment = data.compose(data.randomResizedCrop(), data.horizontalFlip());
+ * for (const batch of train.batches(128, { seed: 0, epoch, transform: augment })) {
+ *   const x = data.batchToTensor(batch, train.stats); // [128, 28, 28, 1]
+ * }
+ * ```
+ */
+export { Dataset, channelStats } from './dataset';
+export type { Batch, BatchOptions, BatchTransform, ChannelStats, DatasetSplits } from './dataset';
+export { load, datasetNames, isDatasetName } from './load';
+export type { DatasetName, DatasetOptions, LoadOptions, RawSplit, RawSplits } from './load';
+export { FASHION_MNIST_CLASSES, MNIST_CLASSES, DEBIAN_FASHION_MNIST_DIR, fashionMnistDirs } from './mnist';
+export type { FashionMnistOptions } from './mnist';
+export type { SyntheticOptions } from './synthetic';
+export { readIdx, readIdxPair, parseIdx, encodeIdx, writeIdx } from './idx';
+export type { IdxArray, IdxKind, IdxPair, ReadIdxOptions, ReadIdxPairOptions } from './idx';
+export { randomResizedCrop, horizontalFlip, compose } from './augment';
+export type { RandomResizedCropOptions } from './augment';
+export { batchToTensor } from './tensor';
+export { DataError } from './errors';
