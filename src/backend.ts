@@ -89,13 +89,14 @@ async function startNative(): Promise<{ description: string } | string> {
   return 'not installed (optional dependencies @tensorflow/tfjs-node-gpu / tfjs-node; their installer downloads libtensorflow)';
 }
 
-/** Runs `f` with console.warn silenced: tfjs prints a "you are running in Node.js" banner on stderr. */
+/** Runs `f` with console.warn silenced: the cpu backend prints a "you are running in Node.js" banner on stderr. */
 async function quietly<T>(f: () => Promise<T>): Promise<T> {
   const warn = console.warn;
   console.warn = () => {};
   try {
     const result = await f();
     await tf.ready();
+    tf.scalar(0).dispose(); // the banner comes with the backend's first tensor
     return result;
   } finally {
     console.warn = warn;

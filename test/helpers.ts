@@ -1,0 +1,67 @@
+/** Shared test helpers: backend switching, small models, closeness checks. */
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import type { MaeConfig } from '../src/config';
+
+/** Switches to a backend (silencing tfjs's Node.js banner). */
+export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    await tf.setBackend(name);
+    await tf.ready();
+    tf.scalar(0).dispose(); // the banner comes with the backend's first tensor
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/** A model small enough for the pure-JS backend: 16×16 RGB, patch 4 (16 tokens), width 16. */
+export const testConfig: Partial<MaeConfig> = {
+  imageSize: 16, channels: 3, patchSize: 4, encoderWidth: 16, encoderDepth: 2, encoderHeads: 2,
+  decoderWidth: 12, decoderDepth: 1, decoderHeads: 2, mlpRatio: 2,
+};
+
+/** Asserts |a − b| ≤ atol + rtol·|b| elementwise, naming the first bad index. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol = 0, what = 'values'): void {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
+  for (let i = 0; i < actual.length; i++) {
+    const tol = atol + rtol * Math.abs(expected[i]);
+    if (!(Math.abs(actual[i] - expected[i]) <= tol)) {
+      assert.fail(`${what}[${i}] = ${actual[i]}, expected ${expected[i]} (tolerance ${tol})`);
+    }
+  }
+}
+
+/** Largest |a − b| / (max |b| + tiny). */
+export function maxRelativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+/** The golden fixtures of ../shared (computed with PyTorch in float64). */
+export function goldenCases(kind: string): Record<string, unknown>[] {
+  const file = path.join(__dirname, '..', '..', 'shared', 'fixtures', 'golden-losses.json');
+  const all = JSON.parse(fs.readFileSync(file, 'utf8')) as { cases: Record<string, unknown>[] };
+  return all.cases.filter((c) => c.kind === kind);
+}
+
+/** Flattens nested number arrays. */
+export function flat(x: unknown): number[] {
+  return (x as unknown[]).flat(Infinity as 1) as number[];
+}
+
+/** A temp folder removed after the process exits. */
+export function tempDir(prefix = 'magma-lab-test-'): string {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
