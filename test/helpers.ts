@@ -2,21 +2,12 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { useBestBackend } from '../src/backend';
 import type { MaeConfig } from '../src/config';
 
-/** Switches to a backend (silencing tfjs's Node.js banner). */
+/** Switches to a backend (as the library does, without tfjs's Node.js banner). */
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
-  const warn = console.warn;
-  console.warn = () => {};
-  try {
-    await tf.setBackend(name);
-    await tf.ready();
-    tf.scalar(0).dispose(); // the banner comes with the backend's first tensor
-  } finally {
-    console.warn = warn;
-  }
+  await useBestBackend(name);
 }
 
 /** A model small enough for the pure-JS backend: 16×16 RGB, patch 4 (16 tokens), width 16. */
