@@ -1,0 +1,206 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { load } from '../src/data/load';
+import { createMae } from '../src/nn/mae';
+import { readCheckpointFile, writeCheckpointFile } from '../src/train/checkpoint';
+import { warmupCosineLr } from '../src/train/lr';
+import { AdamW } from '../src/train/optimizer';
+import { createTrainer, loadCheckpoint, NonFiniteLossError } from '../src/train/trainer';
+import { ParamStore } from '../src/nn/params';
+import { Rng } from '../src/random';
+import { assertClose, tempDir, testConfig, useBackend } from './helpers';
+
+/** 16×16 RGB synthetic images, standardized, as one tensor per call. */
+function images(seed: number, n = 8): tf.Tensor4D {
+  // seed + 1: tfjs treats a seed of 0 as "no seed".
+  return tf.randomNormal([n, 16, 16, 3], 0, 1, 'float32', seed + 1) as tf.Tensor4D;
+}
+
+describe('learning-rate schedule', () => {
+  it('warms up linearly then follows a half cosine to minLr', () => {
+    const o = { peak: 1, warmupSteps: 4, totalSteps: 14, minLr: 0.1 };
+    assertClose([0, 1, 2, 3].map((s) => warmupCosineLr(s, o)), [0.25, 0.5, 0.75, 1], 1e-12);
+    assertClose([4, 9, 14, 20].map((s) => warmupCosineLr(s, o)), [1, 0.55, 0.1, 0.1], 1e-12);
+  });
+});
+
+describe('AdamW', () => {
+  before(() => useBackend('cpu'));
+
+  it('matches a hand-computed torch.optim.AdamW update, with decay only where marked', () => {
+    const store = new ParamStore(new Rng(0));
+    const w = store.constant('w', [2], 2, true);
+    const b = store.constant('b', [2], 2, false);
+    const opt = new AdamW(store.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+    const g = tf.tensor1d([0.5, -2]);
+    opt.apply(new Map([['w', g], ['b', g]]), 0.01);
+    // Step 1: m̂ = g, v̂ = g², update = g/(|g| + ε) ≈ sign(g).
+    assertClose(w.dataSync(), [2 * (1 - 0.001) - 0.01, 2 * (1 - 0.001) + 0.01], 1e-6);
+    assertClose(b.dataSync(), [2 - 0.01, 2 + 0.01], 1e-6);
+    // Step 2 with the same gradient: m̂ = g, v̂ = g² again.
+    opt.apply(new Map([['w', g]]), 0.01);
+    assertClose(w.dataSync(), [(2 * 0.999 - 0.01) * 0.999 - 0.01, (2 * 0.999 + 0.01) * 0.999 + 0.01], 1e-6);
+    assertClose(b.dataSync(), [1.99, 2.01], 1e-6, 0, 'a parameter without gradient is untouched');
+  });
+});
+
+describe('trainer', function () {
+  before(() => useBackend('wasm'));
+
+  it('runs steps, records loss parts and lr, and changes the parameters', async () => {
+    const model = createMae(testConfig, { seed: 0 });
+    const trainer = createTrainer(model, { seed: 0, lr: 1e-3, warmupSteps: 2, totalSteps: 10 });
+    const before = model.params.map((p) => p.variable.dataSync().slice());
+    const seen: number[] = [];
+    trainer.onStep((r) => seen.push(r.step));
+    for (let i = 0; i < 3; i++) await trainer.step(images(i));
+    assert.deepEqual(trainer.history.map((r) => r.step), [1, 2, 3]);
+    assert.deepEqual(seen, [1, 2, 3]);
+    assertClose(trainer.history.map((r) => r.lr), [5e-4, 1e-3, warmupCosineLr(2, { peak: 1e-3, warmupSteps: 2, totalSteps: 10 })], 1e-12);
+    for (const r of trainer.history) {
+      assert.ok(Number.isFinite(r.parts.reconstruction) && r.parts.reconstruction > 0);
+      assert.equal(r.loss, r.parts.reconstruction);
+    }
+    const changed = model.params.filter((p, i) => p.variable.dataSync().some((v, j) => v !== before[i][j]));
+    assert.equal(changed.length, model.params.length, 'every parameter receives a gradient and moves');
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('scales the peak learning rate by batch/256 from baseLr', async () => {
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { baseLr: 1.5e-4 });
+    const r = await trainer.step(images(0, 8));
+    assertClose([r.lr], [(1.5e-4 * 8) / 256], 1e-12);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('is deterministic: same seeds, same losses', async () => {
+    const run = async () => {
+      const model = createMae(testConfig, { seed: 4 });
+      const trainer = createTrainer(model, { seed: 4, lr: 1e-3 });
+      for (let i = 0; i < 3; i++) await trainer.step(images(i));
+      const losses = trainer.history.map((r) => r.loss);
+      trainer.dispose();
+      model.dispose();
+      return losses;
+    };
+    assert.deepEqual(await run(), await run());
+  });
+
+  it('gradient accumulation over 2 micro-batches gives the same update as one batch (MAE)', async () => {
+    const finals: Float32Array[][] = [];
+    for (const accumulate of [1, 2]) {
+      const model = createMae(testConfig, { seed: 2 });
+      const trainer = createTrainer(model, { seed: 2, lr: 1e-3, accumulate });
+      await trainer.step(images(5));
+      finals.push(model.params.map((p) => p.variable.dataSync() as Float32Array));
+      trainer.dispose();
+      model.dispose();
+    }
+    finals[0].forEach((a, i) => assertClose(finals[1][i], a, 0, 1e-5, `parameter ${i}`));
+    const model = createMae(testConfig);
+    assert.throws(() => createTrainer(model, { accumulate: 0 }), /accumulate must be a positive integer/);
+    await assert.rejects(createTrainer(model, { accumulate: 3 }).step(images(0, 8)), /cannot be split into accumulate=3/);
+    model.dispose();
+  });
+
+  it('resuming from a checkpoint reproduces the uninterrupted run', async () => {
+    const dir = tempDir();
+    const options = { seed: 7, lr: 1e-3, warmupSteps: 2, totalSteps: 6 };
+    const model = createMae(testConfig, { seed: 7 });
+    const straight = createTrainer(model, options);
+    for (let i = 0; i < 6; i++) await straight.step(images(i));
+
+    const model2 = createMae(testConfig, { seed: 7 });
+    const first = createTrainer(model2, options);
+    for (let i = 0; i < 3; i++) await first.step(images(i));
+    const file = first.save(dir, { epoch: 0, batch: 3 });
+    assert.equal(file, path.join(dir, 'checkpoint.ckpt'));
+    first.dispose();
+    model2.dispose();
+
+    const resumed = loadCheckpoint(dir);
+    assert.deepEqual(resumed.meta, { epoch: 0, batch: 3 });
+    assert.equal(resumed.trainer.stepCount, 3);
+    for (let i = 3; i < 6; i++) await resumed.trainer.step(images(i));
+    assertClose(resumed.trainer.history.map((r) => r.loss), straight.history.map((r) => r.loss), 0, 1e-6, 'losses');
+    const a = model.params.map((p) => p.variable.dataSync());
+    resumed.model.params.forEach((p, i) => assertClose(p.variable.dataSync(), a[i], 0, 1e-6, p.name));
+    assert.deepEqual(fs.readdirSync(dir), ['checkpoint.ckpt'], 'no temporary files left behind');
+    [straight, resumed.trainer].forEach((t) => t.dispose());
+    [model, resumed.model].forEach((m) => m.dispose());
+  });
+
+  it('leaks no tensors over 20 steps', async () => {
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { lr: 1e-3, accumulate: 2 });
+    const x = images(0);
+    await trainer.step(x);
+    const count = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await trainer.step(x);
+    assert.equal(tf.memory().numTensors, count);
+    x.dispose();
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('trains on uint8 batches from a Dataset', async () => {
+    const data = await load('synthetic', { size: 16, channels: 3, trainSize: 32, testSize: 8 });
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { lr: 1e-3 });
+    for (const batch of data.train.batches(16, { seed: 0 })) await trainer.step(batch);
+    assert.equal(trainer.stepCount, 2);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('a NaN loss stops with an error naming the step and the part, and changes no parameter', async () => {
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { lr: 1e-3 });
+    await trainer.step(images(0));
+    const before = model.params.map((p) => p.variable.dataSync().slice());
+    const bad = tf.fill([8, 16, 16, 3], NaN) as tf.Tensor4D;
+    await assert.rejects(trainer.step(bad), (e: Error) => e instanceof NonFiniteLossError && /step 2: loss part 'reconstruction' is NaN/.test(e.message));
+    model.params.forEach((p, i) => assert.deepEqual(p.variable.dataSync(), before[i]));
+    assert.equal(trainer.stepCount, 1);
+    bad.dispose();
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('rejects unknown options and methods with the valid choices', () => {
+    const model = createMae(testConfig);
+    assert.throws(() => createTrainer(model, { method: 'byol' as 'mae' }), /unknown method 'byol'; valid methods: mae/);
+    assert.throws(() => createTrainer(model, { learningRate: 1 } as object), /unknown trainer option 'learningRate'/);
+    assert.throws(() => createTrainer(model, { lr: -1 }), /lr must be a positive number/);
+    model.dispose();
+  });
+});
+
+describe('checkpoint files', () => {
+  it('round-trip, and a failed write leaves the previous checkpoint intact', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'a.ckpt');
+    writeCheckpointFile(file, { header: { note: 'first' }, tensors: [{ name: 't', shape: [2, 2], values: Float32Array.from([1, 2, 3, 4]) }] });
+    assert.throws(() => writeCheckpointFile(file, { header: {}, tensors: [{ name: 'bad', shape: [3], values: new Float32Array(2) }] }), /needs 3 values/);
+    const read = readCheckpointFile<{ note: string }>(file);
+    assert.equal(read.header.note, 'first');
+    assert.deepEqual(Array.from(read.tensors[0].values), [1, 2, 3, 4]);
+    assert.deepEqual(fs.readdirSync(dir), ['a.ckpt']);
+  });
+
+  it('a truncated or foreign file gives an error naming the file and the problem', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'b.ckpt');
+    writeCheckpointFile(file, { header: {}, tensors: [{ name: 't', shape: [100], values: new Float32Array(100) }] });
+    fs.truncateSync(file, fs.statSync(file).size - 8);
+    assert.throws(() => readCheckpointFile(file), /b\.ckpt is not a valid magma-lab checkpoint: tensor t ends at value 100 but the file holds 98/);
+    fs.writeFileSync(file, 'hello world, not a checkpoint');
+    assert.throws(() => readCheckpointFile(file), /missing the MAGMALAB signature/);
+    assert.throws(() => loadCheckpoint(path.join(dir, 'nope')), /no checkpoint at .*nope.checkpoint\.ckpt/);
+  });
+});
