@@ -7,7 +7,7 @@
  * const { train, test } = await data.load('fashion-mnist', { trainLimit: 5000 });
  * const augment = data.compose(data.randomResizedCrop(), data.horizontalFlip());
  * for (const batch of train.batches(128, { seed: 0, epoch, transform: augment })) {
- *   const x = data.batchToTensor(batch, train.stats); // [128, 28, 28, 1]
+ *   const x = data.batchToTensor(batch); // [128, 28, 28, 1], standardized with train.stats
  * }
  * ```
  */

@@ -78,7 +78,7 @@ export function readFashionMnist(opts: FashionMnistOptions): RawSplits {
   const dirs = fashionMnistDirs(opts.dir);
   const dir = dirs.find((d) => FILES.some((f) => findFile(d, f)));
   if (dir === undefined) {
-    const env = process.env.MAGMA_LAB_DATA ? '' : '\n($MAGMA_LAB_DATA is not set)';
+    const env = opts.dir === undefined && !process.env.MAGMA_LAB_DATA ? '\n($MAGMA_LAB_DATA is not set)' : '';
     throw new DataError('fashion-mnist', `dataset not found: expected ${FILES.map((f) => `${f}[.gz]`).join(', ')} in one of:\n${dirs.map((d) => `  ${d}`).join('\n')}${env}`,
       "`sudo apt-get install -y dataset-fashion-mnist`, or pass {dir: '/path/to/fashion-mnist'} pointing at a folder with the four files");
   }

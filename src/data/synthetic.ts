@@ -31,8 +31,8 @@ function checkInt(name: string, value: number, min: number): void {
 /** Draws one image of class `label` into `out` (size×size×channels, HWC). */
 function drawImage(out: Uint8Array, label: number, classes: number, size: number, channels: number, rng: Rng): void {
   const place = (2 * Math.PI * label) / classes;
-  const cx = size / 2 + 0.25 * size * Math.cos(place) + rng.normal(0, size / 28);
-  const cy = size / 2 + 0.25 * size * Math.sin(place) + rng.normal(0, size / 28);
+  const cx = size / 2 + 0.25 * size * Math.cos(place) + rng.normal(0, size / 10);
+  const cy = size / 2 + 0.25 * size * Math.sin(place) + rng.normal(0, size / 10);
   const sigma = (size / 7) * rng.range(0.85, 1.15);
   const theta = (Math.PI * label) / classes + rng.normal(0, 0.05);
   const freq = (2 * Math.PI) / (size / 5); // stripe period: a fifth of the image
@@ -45,7 +45,7 @@ function drawImage(out: Uint8Array, label: number, classes: number, size: number
       const blob = Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma * sigma));
       const stripes = 0.6 + 0.4 * Math.cos(freq * (x * Math.cos(theta) + y * Math.sin(theta)) + phase);
       for (let ch = 0; ch < channels; ch++) {
-        const v = 30 + 200 * brightness * blob * stripes * tint[ch] + rng.normal(0, 12);
+        const v = 30 + 200 * brightness * blob * stripes * tint[ch] + rng.normal(0, 20);
         out[i++] = Math.min(255, Math.max(0, Math.round(v)));
       }
     }
