@@ -87,6 +87,7 @@ describe('IDX files', () => {
       const read = readIdx(ip, 'images');
       assert.deepEqual(read.dims, [3, 4, 5]);
       assert.deepEqual(Array.from(read.data), Array.from(images));
+      assert.equal(Object.getPrototypeOf(read.data), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
       const pair = readIdxPair(ip, lp, { numClasses: 10 });
       assert.deepEqual(pair.shape, [4, 5, 1]);
       assert.deepEqual(Array.from(pair.labels), [2, 0, 9]);
@@ -329,7 +330,7 @@ describe('Dataset.batches', () => {
     assert.notDeepEqual(order({ seed: 5, epoch: 2 }), order({ seed: 6, epoch: 2 }));
   });
 
-  it('visits each image at most once per epoch', () => {
+  it('visits each image exactly once per epoch', () => {
     const all = order({ seed: 0, dropLast: false }).flat();
     assert.deepEqual([...all].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.notDeepEqual(all, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -338,9 +339,9 @@ describe('Dataset.batches', () => {
   it('skip resumes exactly where the epoch left off', () => {
     const full = order({ seed: 9, epoch: 1 });
     assert.deepEqual(order({ seed: 9, epoch: 1, skip: 2 }), full.slice(2));
-    const tf = horizontalFlip(0.5);
-    const withT = [...ds.batches(3, { seed: 9, epoch: 1, transform: tf })].map((b) => Array.from(b.images));
-    const resumed = [...ds.batches(3, { seed: 9, epoch: 1, transform: tf, skip: 1 })].map((b) => Array.from(b.images));
+    const flip = horizontalFlip(0.5);
+    const withT = [...ds.batches(3, { seed: 9, epoch: 1, transform: flip })].map((b) => Array.from(b.images));
+    const resumed = [...ds.batches(3, { seed: 9, epoch: 1, transform: flip, skip: 1 })].map((b) => Array.from(b.images));
     assert.deepEqual(resumed, withT.slice(1));
   });
 

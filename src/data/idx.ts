@@ -85,7 +85,8 @@ export function parseIdx(bytes: Uint8Array, kind: IdxKind, path: string, opts: R
     const what = bytes.length < expected ? 'truncated' : 'too long';
     throw new DataError(path, `${what}: expected ${expected} bytes (${headerBytes}-byte header + ${dims.join('×')} values), found ${bytes.length}`, fix);
   }
-  const data = bytes.subarray(headerBytes);
+  // A plain Uint8Array view (no copy): a Buffer would make `.slice()` return a view instead of a copy.
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, bytes.length - headerBytes);
   const classes = opts.numClasses;
   if (kind === 'labels' && classes !== undefined) {
     const i = data.findIndex((v) => v >= classes);
