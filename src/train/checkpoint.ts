@@ -10,7 +10,7 @@
  * target, so a crash or a full disk never leaves a half-written checkpoint behind.
  */
 import * as fs from 'fs';
-import * as path from 'path';
+import { writeFileAtomic } from '../io';
 
 const MAGIC = 'MAGMALAB';
 const VERSION = 1;
@@ -47,22 +47,7 @@ export function writeCheckpointFile<H>(file: string, contents: CheckpointContent
   header.copy(buf, 16);
   const data = new Float32Array(buf.buffer, buf.byteOffset + start, offset);
   contents.tensors.forEach((t, i) => data.set(t.values, index[i].offset));
-
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, buf);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, buf);
 }
 
 /** Reads a checkpoint file; throws an error naming the file and the problem when it is not one. */
