@@ -1,0 +1,216 @@
+/**
+ * `magma-lab train`: train a masked autoencoder on a dataset, evaluate it, and write a run folder:
+ *   runs/<name>/config.json      every setting, the backend, the data source
+ *   runs/<name>/metrics.jsonl    one JSON line per optimizer step
+ *   runs/<name>/checkpoint.ckpt  weights + optimizer + RNG + history (also every --checkpoint-every steps)
+ *   runs/<name>/results.json     k-NN (both weightings), linear probe, raw-pixel baseline
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { type BackendReport, describeBackend } from '../backend';
+import { check, type MaeConfig, type PresetName, presets, resolveConfig } from '../config';
+import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
+import type { BatchTransform, DatasetSplits } from '../data/dataset';
+import { datasetNames, load } from '../data/load';
+import { evaluate, formatReport } from '../eval/evaluate';
+import { writeFileAtomic, writeJsonAtomic } from '../io';
+import { createMae } from '../nn/mae';
+import { methodNames } from '../train/methods';
+import { createTrainer, loadCheckpoint, type Trainer, type TrainerOptions } from '../train/trainer';
+import { type OptionSpecs, parseArgs } from './args';
+import { ProgressBar } from './progress';
+
+/** Options of `magma-lab train`. */
+export const trainOptions = {
+  method: { type: 'string', choices: methodNames, default: 'mae', help: 'self-supervised method' },
+  dataset: { type: 'string', choices: datasetNames, default: 'fashion-mnist', help: 'dataset to train and evaluate on' },
+  dataDir: { type: 'string', help: 'folder holding the dataset files (default: $MAGMA_LAB_DATA/<name>, data/<name>, system locations)' },
+  trainLimit: { type: 'integer', min: 1, help: 'use only the first N training images' },
+  testLimit: { type: 'integer', min: 1, help: 'use only the first N test images' },
+  preset: { type: 'string', choices: Object.keys(presets), default: 'tiny28', help: 'model size' },
+  maskRatio: { type: 'number', min: 0, help: 'share of patches removed (default: the preset\'s, 0.75)' },
+  maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
+  normPix: { type: 'boolean', help: 'normalize each target patch (default on)' },
+  maskTokenInEncoder: { type: 'boolean', help: 'MAE ablation: encoder sees mask tokens (default off)' },
+  epochs: { type: 'number', min: 0, default: 1, help: 'passes over the training set (fractions allowed)' },
+  batchSize: { type: 'integer', min: 1, default: 128, help: 'images per optimizer step' },
+  accumulate: { type: 'integer', min: 1, default: 1, help: 'micro-batches per step (gradient accumulation)' },
+  baseLr: { type: 'number', min: 0, default: 1.5e-3, help: 'learning rate per 256 images (peak lr = base-lr × batch / 256)' },
+  lr: { type: 'number', min: 0, help: 'peak learning rate as is (overrides --base-lr)' },
+  minLr: { type: 'number', min: 0, default: 0, help: 'final learning rate of the cosine decay' },
+  warmupEpochs: { type: 'number', min: 0, default: 0.1, help: 'epochs of linear learning-rate warm-up' },
+  weightDecay: { type: 'number', min: 0, default: 0.05, help: 'AdamW decoupled weight decay' },
+  augment: { type: 'string', choices: ['crop-flip', 'crop', 'none'], default: 'crop-flip', help: 'random-resized crop (scale 0.2–1) and horizontal flip' },
+  seed: { type: 'integer', default: 0, help: 'seed of initialization, data order, masks and augmentation' },
+  name: { type: 'string', help: 'run folder name (default: <method>-<dataset>-<preset>-s<seed>-<time>)' },
+  runsDir: { type: 'string', default: 'runs', help: 'where run folders are created' },
+  resume: { type: 'string', help: 'continue the run in this folder from its checkpoint' },
+  checkpointEvery: { type: 'integer', min: 1, default: 200, help: 'save a checkpoint every N steps' },
+  eval: { type: 'boolean', default: true, help: 'evaluate after training (k-NN, linear probe, pixel baseline)' },
+  probeEpochs: { type: 'integer', min: 1, default: 30, help: 'linear-probe epochs' },
+  help: { type: 'boolean', help: 'show this help' },
+} satisfies OptionSpecs;
+
+type TrainArgs = { [K in keyof typeof trainOptions]: string | number | boolean | undefined };
+
+/** Runs `magma-lab train` with command-line arguments; resolves to the run folder. */
+export async function trainCommand(argv: string[], backend: BackendReport): Promise<string> {
+  const { options } = parseArgs(argv, trainOptions, 'train');
+  const args = options as TrainArgs;
+  const resumeDir = args.resume as string | undefined;
+  const setup = resumeDir ? readRunConfig(resumeDir) : newRunConfig(args);
+  const runDir = resumeDir ?? path.join(args.runsDir as string, setup.name);
+  check(resumeDir !== undefined || !fs.existsSync(runDir), `run folder ${runDir} exists; choose another --name, or continue it with --resume ${runDir}`);
+
+  log(describeBackend(backend));
+  const data = await load(setup.dataset, { ...setup.dataOptions });
+  log(`data: ${data.name} from ${data.source}: ${data.train.size} train / ${data.test.size} test images, ${data.train.shape.join('×')}`);
+  const stepsPerEpoch = data.train.numBatches(setup.batchSize);
+  check(stepsPerEpoch > 0, `batch size ${setup.batchSize} is larger than the training set (${data.train.size} images); lower --batch-size`);
+  const totalSteps = Math.max(1, Math.round(setup.epochs * stepsPerEpoch));
+
+  let trainer: Trainer;
+  let position = { epoch: 0, batch: 0 };
+  if (resumeDir) {
+    const loaded = loadCheckpoint(resumeDir);
+    trainer = loaded.trainer;
+    position = loaded.meta.position as typeof position;
+    dropMetricsAfter(path.join(runDir, 'metrics.jsonl'), trainer.stepCount);
+    log(`resuming ${runDir} at step ${trainer.stepCount} (epoch ${position.epoch}, batch ${position.batch})`);
+  } else {
+    const model = createMae(setup.model, { seed: setup.seed });
+    trainer = createTrainer(model, { ...setup.trainer, totalSteps, warmupSteps: Math.round(setup.warmupEpochs * stepsPerEpoch) });
+    writeJsonAtomic(path.join(runDir, 'config.json'), { ...setup, backend: backend.description, dataSource: data.source, totalSteps, stepsPerEpoch });
+    log(`model: ${setup.preset}, ${(trainer.model.parameterCount / 1e6).toFixed(2)} M parameters; ${totalSteps} steps of ${setup.batchSize} images`);
+  }
+
+  await trainLoop(trainer, data, setup, runDir, position, totalSteps, stepsPerEpoch);
+  if (setup.eval) await evaluateRun(trainer, data, setup.probeEpochs, runDir);
+  return runDir;
+}
+
+/** Everything that defines a run; saved as config.json and read back by --resume and eval. */
+export interface RunConfig {
+  name: string;
+  method: string;
+  dataset: string;
+  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number };
+  preset: PresetName;
+  model: MaeConfig;
+  trainer: TrainerOptions;
+  epochs: number;
+  batchSize: number;
+  warmupEpochs: number;
+  augment: 'crop-flip' | 'crop' | 'none';
+  seed: number;
+  checkpointEvery: number;
+  eval: boolean;
+  probeEpochs: number;
+}
+
+function newRunConfig(a: TrainArgs): RunConfig {
+  const preset = a.preset as PresetName;
+  const overrides: Partial<MaeConfig> = {};
+  if (a.maskRatio !== undefined) overrides.maskRatio = a.maskRatio as number;
+  if (a.maskSampling !== undefined) overrides.maskSampling = a.maskSampling as MaeConfig['maskSampling'];
+  if (a.normPix !== undefined) overrides.normPixLoss = a.normPix as boolean;
+  if (a.maskTokenInEncoder !== undefined) overrides.maskTokenInEncoder = a.maskTokenInEncoder as boolean;
+  const model = resolveConfig({ preset, ...overrides });
+  const seed = a.seed as number;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 13);
+  return {
+    name: (a.name as string | undefined) ?? `${a.method}-${a.dataset}-${preset}-s${seed}-${stamp}`,
+    method: a.method as string,
+    dataset: a.dataset as string,
+    dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit })), // drops unset ones
+    preset,
+    model,
+    trainer: {
+      method: a.method as TrainerOptions['method'], seed, baseLr: a.baseLr as number, lr: a.lr as number | undefined,
+      minLr: a.minLr as number, weightDecay: a.weightDecay as number, accumulate: a.accumulate as number,
+    },
+    epochs: a.epochs as number,
+    batchSize: a.batchSize as number,
+    warmupEpochs: a.warmupEpochs as number,
+    augment: a.augment as RunConfig['augment'],
+    seed,
+    checkpointEvery: a.checkpointEvery as number,
+    eval: a.eval as boolean,
+    probeEpochs: a.probeEpochs as number,
+  };
+}
+
+/** Reads a run folder's config.json, with a clear error when it is not a run folder. */
+export function readRunConfig(runDir: string): RunConfig {
+  const file = path.join(runDir, 'config.json');
+  check(fs.existsSync(file), `${runDir} is not a run folder (no config.json); give a folder made by 'magma-lab train'`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
+}
+
+function augmentation(kind: RunConfig['augment']): BatchTransform | undefined {
+  if (kind === 'none') return undefined;
+  return kind === 'crop' ? randomResizedCrop() : compose(randomResizedCrop(), horizontalFlip());
+}
+
+async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig, runDir: string,
+  start: { epoch: number; batch: number }, totalSteps: number, stepsPerEpoch: number): Promise<void> {
+  const metrics = path.join(runDir, 'metrics.jsonl');
+  const bar = new ProgressBar('train');
+  const transform = augmentation(setup.augment);
+  const position = { ...start };
+  const save = () => trainer.save(runDir, { position });
+  let recentMs = 0;
+  let recentImages = 0;
+  while (trainer.stepCount < totalSteps) {
+    const batches = data.train.batches(setup.batchSize, { seed: setup.seed, epoch: position.epoch, skip: position.batch, transform });
+    for (const batch of batches) {
+      if (trainer.stepCount >= totalSteps) break;
+      const r = await trainer.step(batch);
+      position.batch++;
+      fs.appendFileSync(metrics, `${JSON.stringify({ ...r, epoch: position.epoch })}\n`);
+      // images/s over the last ~20 steps, so the ETA follows the current speed.
+      recentMs = 0.95 * recentMs + r.ms;
+      recentImages = 0.95 * recentImages + r.batchSize;
+      bar.update({
+        done: r.step, total: totalSteps,
+        fields: { epoch: `${position.epoch + 1}`, loss: r.loss.toFixed(4), lr: r.lr.toExponential(2), 'img/s': (recentImages / (recentMs / 1000)).toFixed(0) },
+      });
+      if (r.step % setup.checkpointEvery === 0) save();
+    }
+    if (position.batch >= stepsPerEpoch) {
+      position.epoch++;
+      position.batch = 0;
+    }
+  }
+  bar.finish();
+  save();
+  log(`trained ${trainer.stepCount} steps; checkpoint and metrics in ${runDir}`);
+}
+
+/** Evaluates a trained model and writes results.json in the run folder. */
+export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEpochs: number, runDir: string): Promise<void> {
+  const bars = new Map<string, ProgressBar>();
+  const report = await evaluate(trainer.model, data, {
+    probe: { epochs: probeEpochs, seed: 0 },
+    onProgress: (phase, done, total) => {
+      if (!bars.has(phase)) bars.set(phase, new ProgressBar(phase));
+      bars.get(phase)!.update({ done, total });
+      if (done === total) bars.get(phase)!.finish();
+    },
+  });
+  const last = trainer.history[trainer.history.length - 1];
+  writeJsonAtomic(path.join(runDir, 'results.json'), { ...report, trainedSteps: trainer.stepCount, finalLoss: last?.loss, evaluatedAt: new Date().toISOString() });
+  console.log(formatReport(report));
+  log(`results written to ${path.join(runDir, 'results.json')}`);
+}
+
+/** After a crash, metrics.jsonl may hold steps past the checkpoint: keep only those it covers. */
+function dropMetricsAfter(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step: number }).step <= step);
+  writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
