@@ -1,0 +1,29 @@
+/**
+ * Matmul FLOPs of one MAE training step, counted from the config (2 FLOPs per multiply-add;
+ * forward + backward = 3 × forward, since each matmul's backward is two matmuls of the same size).
+ * Elementwise work, softmax and LayerNorm are left out, as in ../shared/research/bench/flops.py.
+ */
+import type { MaeConfig } from '../src/config';
+import { keptCount } from '../src/nn/masking';
+
+/** FLOPs of the forward pass of `blocks` pre-norm blocks over `tokens` tokens of width d, per image. */
+function blockFlops(tokens: number, d: number, mlpRatio: number, blocks: number): number {
+  const linear = 2 * tokens * d * d * (3 + 1 + 2 * mlpRatio); // qkv, proj, fc1, fc2
+  const attention = 4 * tokens * tokens * d; //                  QKᵀ and (softmax)V
+  return blocks * (linear + attention);
+}
+
+/** Forward + backward matmul FLOPs of one step on `batch` images. */
+export function maeStepFlops(c: MaeConfig, batch: number): number {
+  const tokens = (c.imageSize / c.patchSize) ** 2;
+  const patchDim = c.patchSize * c.patchSize * c.channels;
+  const encoderTokens = 1 + (c.maskTokenInEncoder ? tokens : keptCount(tokens, c.maskRatio));
+  const decoderTokens = 1 + tokens;
+  const forward =
+    2 * tokens * patchDim * c.encoderWidth + // patch embedding (all patches, before masking)
+    blockFlops(encoderTokens, c.encoderWidth, c.mlpRatio, c.encoderDepth) +
+    2 * encoderTokens * c.encoderWidth * c.decoderWidth + // decoder embedding
+    blockFlops(decoderTokens, c.decoderWidth, c.mlpRatio, c.decoderDepth) +
+    2 * decoderTokens * c.decoderWidth * patchDim; // prediction head
+  return 3 * forward * batch;
+}

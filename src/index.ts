@@ -1,0 +1,38 @@
+/**
+ * magma-lab: masked autoencoders (MAE) and the MAGMA regularizer in TensorFlow.js, cell by cell.
+ *
+ * ```ts
+ * import * as ml from 'magma-lab';
+ * await ml.useBestBackend();                                   // wasm (SIMD) here; reports why
+ * const data = await ml.data.load('fashion-mnist');
+ * const model = ml.createMae(ml.presets.tiny28, { seed: 0 });
+ * const run = ml.createTrainer(model, { seed: 0, totalSteps: 400 });
+ * for (const batch of data.train.batches(128, { seed: 0, epoch: 0 })) await run.step(batch);
+ * const report = await ml.eval.evaluate(model, data);          // k-NN, linear probe, pixel baseline
+ * run.save('runs/mae-seed0');
+ * ```
+ * @packageDocumentation
+ */
+export { backendReport, describeBackend, useBestBackend } from './backend';
+export type { BackendName, BackendReport } from './backend';
+export { ConfigError, presets, resolveConfig, validateConfig } from './config';
+export type { MaeConfig, MaskSampling, PresetName } from './config';
+export { Rng } from './random';
+export type { RngState } from './random';
+export { createMae, Mae } from './nn/mae';
+export type { CreateMaeOptions, EncoderOutput, MaeOutput } from './nn/mae';
+export { patchify, sinCosPositionalEmbedding, unpatchify } from './nn/patches';
+export { keptCount, sampleMasking } from './nn/masking';
+export type { Masking } from './nn/masking';
+export type { Param } from './nn/params';
+export { createTrainer, loadCheckpoint, NonFiniteLossError, Trainer } from './train/trainer';
+export type { LoadedCheckpoint, ResolvedTrainerOptions, StepRecord, TrainerOptions } from './train/trainer';
+export { methodNames } from './train/methods';
+export type { Method, MethodLoss, MethodName } from './train/methods';
+export { scaledLr, warmupCosineLr } from './train/lr';
+export type { LrScheduleOptions } from './train/lr';
+export { AdamW } from './train/optimizer';
+export type { AdamWOptions, AdamWState } from './train/optimizer';
+export * as data from './data';
+export * as losses from './losses';
+export * as eval from './eval';
