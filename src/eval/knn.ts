@@ -53,8 +53,13 @@ export function checkFeaturePair(train: Features, test: Features): FeaturePairIn
   return { numTrain, numTest, numClasses: maxLabel + 1 };
 }
 
+/** Throws "fn: name must be a positive number" unless it is one (and an integer, if `integer`). */
+export function checkPositive(fn: string, name: string, value: number, integer: boolean): void {
+  if (!(value > 0 && (!integer || Number.isInteger(value)))) throw new Error(`${fn}: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`);
+}
+
 /** Rows start..start+n-1 of `f` as a tensor [n, dim]. */
-export function featureRows(f: Features, start: number, n: number): tf.Tensor2D {
+function featureRows(f: Features, start: number, n: number): tf.Tensor2D {
   return tf.tensor2d(f.features.subarray(start * f.dim, (start + n) * f.dim), [n, f.dim]);
 }
 
@@ -237,10 +242,6 @@ function knnAccuracy(
   });
 }
 
-function checkPositiveInteger(value: number, name: string): void {
-  if (!(Number.isInteger(value) && value > 0)) throw new Error(`knn: ${name} must be a positive integer, got ${value}`);
-}
-
 /**
  * Weighted k-NN top-1 accuracy of `test` against `train` (SPEC §4).
  *
@@ -254,11 +255,11 @@ function checkPositiveInteger(value: number, name: string): void {
 export function knn(train: Features, test: Features, opts: KnnOptions = {}): KnnResult {
   const { k = 10, metric = 'both', temperature = 0.07, chunk = 512, trainChunk = 16384 } = opts;
   const info = checkFeaturePair(train, test);
-  checkPositiveInteger(k, 'k');
-  checkPositiveInteger(chunk, 'chunk');
-  checkPositiveInteger(trainChunk, 'trainChunk');
+  checkPositive('knn', 'k', k, true);
+  checkPositive('knn', 'chunk', chunk, true);
+  checkPositive('knn', 'trainChunk', trainChunk, true);
+  checkPositive('knn', 'temperature', temperature, false);
   if (k > info.numTrain) throw new Error(`knn: k = ${k} is larger than the ${info.numTrain} train rows`);
-  if (!(temperature > 0)) throw new Error(`knn: temperature must be > 0, got ${temperature}`);
   if (metric !== 'both' && !(metric in METRICS)) throw new Error(`knn: unknown metric '${metric}'`);
 
   const metrics: KnnMetric[] = metric === 'both' ? ['cosine', 'euclidean'] : [metric];

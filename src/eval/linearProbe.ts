@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../random';
-import { checkFeaturePair, type Features } from './knn';
+import { checkFeaturePair, checkPositive, type Features } from './knn';
 
 /** Options of {@link linearProbe}. */
 export interface LinearProbeOptions {
@@ -155,10 +155,6 @@ function evaluate(s: Standardized, w: tf.Tensor2D, numClasses: number): { accura
   return { accuracy: correct / s.rows, loss: lossSum / s.rows };
 }
 
-function checkPositive(value: number, name: string, integer: boolean): void {
-  if (!(value > 0 && (!integer || Number.isInteger(value)))) throw new Error(`linearProbe: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`);
-}
-
 /**
  * Trains a linear classifier on standardized frozen train features and reports its top-1
  * accuracy on the test features.
@@ -173,9 +169,9 @@ function checkPositive(value: number, name: string, integer: boolean): void {
 export function linearProbe(train: Features, test: Features, opts: LinearProbeOptions = {}): LinearProbeResult {
   const { epochs = 50, batchSize = 1024, lr = 0.05, weightDecay = 1e-4, seed = 0 } = opts;
   const { numTrain, numClasses } = checkFeaturePair(train, test);
-  checkPositive(epochs, 'epochs', true);
-  checkPositive(batchSize, 'batchSize', true);
-  checkPositive(lr, 'lr', false);
+  checkPositive('linearProbe', 'epochs', epochs, true);
+  checkPositive('linearProbe', 'batchSize', batchSize, true);
+  checkPositive('linearProbe', 'lr', lr, false);
   if (!(weightDecay >= 0)) throw new Error(`linearProbe: weightDecay must be ≥ 0, got ${weightDecay}`);
   if (!Number.isInteger(seed)) throw new Error(`linearProbe: seed must be an integer, got ${seed}`);
   const { dim } = train;
