@@ -148,6 +148,24 @@ describe('trainer', function () {
     model.dispose();
   });
 
+  it('model, trainer and checkpoint loading free every tensor they make', async () => {
+    const count = tf.memory().numTensors;
+    const dir = tempDir();
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { lr: 1e-3 });
+    const x = images(1);
+    await trainer.step(x);
+    trainer.save(dir);
+    trainer.dispose();
+    model.dispose();
+    const loaded = loadCheckpoint(dir);
+    await loaded.trainer.step(x);
+    loaded.trainer.dispose();
+    loaded.model.dispose();
+    x.dispose();
+    assert.equal(tf.memory().numTensors, count);
+  });
+
   it('trains on uint8 batches from a Dataset', async () => {
     const data = await load('synthetic', { size: 16, channels: 3, trainSize: 32, testSize: 8 });
     const model = createMae(testConfig);

@@ -35,7 +35,9 @@ export class ParamStore {
   add(name: string, shape: number[], values: Float32Array, decay: boolean): tf.Variable {
     if (this.params.some((p) => p.name === name)) throw new Error(`duplicate parameter name ${name}`);
     // tf variable names are global to the engine: let tf pick a unique one, keep ours in Param.name.
-    const variable = tf.variable(tf.tensor(values, shape), true);
+    const initial = tf.tensor(values, shape);
+    const variable = tf.variable(initial, true);
+    initial.dispose(); // the variable holds its own reference to the data
     this.params.push({ name, variable, decay });
     return variable;
   }

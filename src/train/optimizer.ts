@@ -39,9 +39,10 @@ export class AdamW {
     this.betas = opts.betas ?? [0.9, 0.95];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.05;
+    const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
     for (const p of params) {
-      this.m.set(p.name, tf.variable(tf.zerosLike(p.variable), false));
-      this.v.set(p.name, tf.variable(tf.zerosLike(p.variable), false));
+      this.m.set(p.name, zeros(p));
+      this.v.set(p.name, zeros(p));
     }
   }
 
@@ -80,7 +81,7 @@ export class AdamW {
         if (!values || values.length !== variable.size) {
           throw new Error(`optimizer state '${what}' of parameter ${name}: expected ${variable.size} values, found ${values ? values.length : 'none'}`);
         }
-        variable.assign(tf.tensor(values, variable.shape));
+        tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
       }
     }
     this.stepCount = state.step;

@@ -246,7 +246,7 @@ export function loadCheckpoint(target: string): LoadedCheckpoint {
       model.dispose();
       throw new Error(`${file}: parameter ${p.name} is ${t ? `of size ${t.values.length}` : 'missing'}, the model needs ${p.variable.size} values; the checkpoint does not match its own config`);
     }
-    p.variable.assign(tf.tensor(t.values, p.variable.shape));
+    tf.tidy(() => p.variable.assign(tf.tensor(t.values, p.variable.shape)));
   }
   const trainer = new Trainer(model, header.options);
   trainer.restore(header, byName);
