@@ -28,7 +28,7 @@ packages dataset-fashion-mnist (+ the Jupyter packages for `test`).
 EOF
 }
 
-# Node.js >= 20.19 (mocha 12 and the engines field need it).
+# Node.js >= 20.19 (the "engines" field of package.json; mocha and @types/node expect it).
 check_node() {
   command -v node >/dev/null || die "node not found: install Node.js >= $MIN_NODE (or use environment.yml with conda)"
   command -v npm >/dev/null || die "npm not found: it comes with Node.js >= $MIN_NODE"
