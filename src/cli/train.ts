@@ -47,7 +47,7 @@ export const trainOptions = {
   resume: { type: 'string', help: 'continue the run in this folder from its checkpoint' },
   checkpointEvery: { type: 'integer', min: 1, default: 200, help: 'save a checkpoint every N steps' },
   eval: { type: 'boolean', default: true, help: 'evaluate after training (k-NN, linear probe, pixel baseline)' },
-  probeEpochs: { type: 'integer', min: 1, default: 30, help: 'linear-probe epochs' },
+  probeEpochs: { type: 'integer', min: 1, default: 50, help: 'linear-probe epochs' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies OptionSpecs;
 

@@ -1,4 +1,11 @@
-/** Evaluation of frozen features (SPEC §4): weighted k-NN, linear probe, raw-pixel baseline. */
+/**
+ * Evaluation of frozen encoders (SPEC §4): CLS features of unmasked images, weighted k-NN,
+ * linear probe, the raw-pixel baseline, and `evaluate` which runs them all.
+ */
+export { features } from './features';
+export type { FeatureOptions } from './features';
+export { evaluate, formatReport } from './evaluate';
+export type { EvaluateOptions, EvaluationReport } from './evaluate';
 export { checkFeaturePair, knn } from './knn';
 export type { FeaturePairInfo, Features, KnnMetric, KnnMetricResult, KnnOptions, KnnResult } from './knn';
 export { linearProbe } from './linearProbe';
