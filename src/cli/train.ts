@@ -46,6 +46,7 @@ export const trainOptions = {
   runsDir: { type: 'string', default: 'runs', help: 'where run folders are created' },
   resume: { type: 'string', help: 'continue the run in this folder from its checkpoint' },
   checkpointEvery: { type: 'integer', min: 1, default: 200, help: 'save a checkpoint every N steps' },
+  stopAfter: { type: 'integer', min: 1, help: 'stop (with a checkpoint, without evaluating) after step N; continue later with --resume' },
   eval: { type: 'boolean', default: true, help: 'evaluate after training (k-NN, linear probe, pixel baseline)' },
   probeEpochs: { type: 'integer', min: 1, default: 50, help: 'linear-probe epochs' },
   help: { type: 'boolean', help: 'show this help' },
@@ -84,8 +85,10 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
     log(`model: ${setup.preset}, ${(trainer.model.parameterCount / 1e6).toFixed(2)} M parameters; ${totalSteps} steps of ${setup.batchSize} images`);
   }
 
-  await trainLoop(trainer, data, setup, runDir, position, totalSteps, stepsPerEpoch);
-  if (setup.eval) await evaluateRun(trainer, data, setup.probeEpochs, runDir);
+  const stopAt = Math.min(totalSteps, (args.stopAfter as number | undefined) ?? totalSteps);
+  await trainLoop(trainer, data, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
+  if (trainer.stepCount < totalSteps) log(`stopped after step ${trainer.stepCount} of ${totalSteps}; continue with --resume ${runDir}`);
+  else if (setup.eval) await evaluateRun(trainer, data, setup.probeEpochs, runDir);
   return runDir;
 }
 
@@ -153,7 +156,7 @@ function augmentation(kind: RunConfig['augment']): BatchTransform | undefined {
 }
 
 async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig, runDir: string,
-  start: { epoch: number; batch: number }, totalSteps: number, stepsPerEpoch: number): Promise<void> {
+  start: { epoch: number; batch: number }, stopAt: number, totalSteps: number, stepsPerEpoch: number): Promise<void> {
   const metrics = path.join(runDir, 'metrics.jsonl');
   const bar = new ProgressBar('train');
   const transform = augmentation(setup.augment);
@@ -161,10 +164,10 @@ async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig
   const save = () => trainer.save(runDir, { position });
   let recentMs = 0;
   let recentImages = 0;
-  while (trainer.stepCount < totalSteps) {
+  while (trainer.stepCount < stopAt) {
     const batches = data.train.batches(setup.batchSize, { seed: setup.seed, epoch: position.epoch, skip: position.batch, transform });
     for (const batch of batches) {
-      if (trainer.stepCount >= totalSteps) break;
+      if (trainer.stepCount >= stopAt) break;
       const r = await trainer.step(batch);
       position.batch++;
       fs.appendFileSync(metrics, `${JSON.stringify({ ...r, epoch: position.epoch })}\n`);

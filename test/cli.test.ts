@@ -1,0 +1,106 @@
+import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from '../src/cli/args';
+import { trainOptions } from '../src/cli/train';
+import { ConfigError, resolveConfig } from '../src/config';
+import { tempDir } from './helpers';
+
+const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
+
+/** Runs the CLI in a child process (as a user would). */
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('configuration errors', () => {
+  it('name the field, the value and what is valid', () => {
+    assert.throws(() => resolveConfig('tiny99' as 'tiny28'), /unknown preset 'tiny99'; valid presets: tiny28, tiny32, vitSmallCifar, vitBase16/);
+    assert.throws(() => resolveConfig({ patchSize: 5 }), /imageSize 28 is not a multiple of patchSize 5/);
+    assert.throws(() => resolveConfig({ maskRatio: 1 }), /maskRatio must be in \[0, 1\), got 1/);
+    assert.throws(() => resolveConfig({ encoderHeads: 3 }), /encoderWidth 128 is not divisible by encoderHeads 3/);
+    assert.throws(() => resolveConfig({ maskSampling: 'checker' as 'grid' }), /maskSampling must be 'random', 'block' or 'grid'/);
+    assert.throws(() => resolveConfig({ depth: 3 } as object), (e: Error) => e instanceof ConfigError && /unknown MaeConfig field 'depth'/.test(e.message));
+  });
+});
+
+describe('command-line options', () => {
+  it('parses kebab-case flags, --no-flags and --flag=value, with defaults', () => {
+    const { options } = parseArgs(['--batch-size', '32', '--no-eval', '--mask-ratio=0.9'], trainOptions, 'train');
+    assert.equal(options.batchSize, 32);
+    assert.equal(options.eval, false);
+    assert.equal(options.maskRatio, 0.9);
+    assert.equal(options.dataset, 'fashion-mnist');
+  });
+
+  it('rejects unknown flags, bad numbers and bad choices with the valid choices', () => {
+    assert.throws(() => parseArgs(['--bacth-size', '3'], trainOptions, 'train'), /unknown option --bacth-size for 'train'; valid options: .*--batch-size/);
+    assert.throws(() => parseArgs(['--batch-size', '2.5'], trainOptions, 'train'), /--batch-size must be an integer, got '2.5'/);
+    assert.throws(() => parseArgs(['--epochs', '-1'], trainOptions, 'train'), /--epochs must be at least 0/);
+    assert.throws(() => parseArgs(['--dataset', 'cifar'], trainOptions, 'train'), /--dataset cifar is not valid; choose one of: fashion-mnist, mnist, synthetic/);
+    assert.throws(() => parseArgs(['--seed'], trainOptions, 'train'), /--seed needs a value/);
+  });
+});
+
+describe('magma-lab command', function () {
+  this.timeout(300_000);
+  const runs = tempDir();
+  const common = ['--dataset', 'synthetic', '--train-limit', '128', '--test-limit', '64', '--batch-size', '32', '--probe-epochs', '5', '--runs-dir', runs];
+
+  it('--help documents every option; a bad option exits 2 with one clear line', () => {
+    const help = cli(['train', '--help']);
+    assert.equal(help.status, 0);
+    for (const name of ['--method', '--dataset', '--epochs', '--batch-size', '--resume', '--[no-]eval']) assert.ok(help.stdout.includes(name), name);
+    const bad = cli(['train', '--mask-sampling', 'checker']);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim(), 'error: --mask-sampling checker is not valid; choose one of: random, block, grid');
+    assert.equal(cli(['frobnicate']).status, 2);
+  });
+
+  it('train writes config.json, metrics.jsonl, a checkpoint and results.json with every number; eval re-evaluates', () => {
+    const r = cli(['train', ...common, '--epochs', '2', '--name', 'e2e']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^backend: wasm/m);
+    const dir = path.join(runs, 'e2e');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', 'config.json', 'metrics.jsonl', 'results.json']);
+    const steps = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(steps.map((s) => s.step), [1, 2, 3, 4, 5, 6, 7, 8]);
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    for (const value of [results.knn.cosine.accuracy, results.knn.euclidean.accuracy, results.linearProbe.accuracy,
+      results.pixelKnn.cosine.accuracy, results.pixelKnn.euclidean.accuracy]) {
+      assert.ok(value >= 0 && value <= 1, `accuracy ${value}`);
+    }
+    assert.match(results.linearProbe.recipe, /standardized/);
+    assert.match(r.stdout, /k-NN \(k=10\)\s+cosine/);
+
+    const again = cli(['train', ...common, '--name', 'e2e']);
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /run folder .*e2e exists; choose another --name, or continue it with --resume/);
+
+    const ev = cli(['eval', dir, '--probe-epochs', '5']);
+    assert.equal(ev.status, 0, ev.stderr);
+    const reevaluated = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    assert.equal(reevaluated.knn.cosine.accuracy, results.knn.cosine.accuracy, 'the same checkpoint gives the same k-NN');
+  });
+
+  it('--resume continues an interrupted run with the losses of the uninterrupted one', () => {
+    const args = [...common, '--epochs', '2', '--no-eval'];
+    assert.equal(cli(['train', ...args, '--name', 'full']).status, 0);
+    const stopped = cli(['train', ...args, '--name', 'part', '--stop-after', '3']);
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.match(stopped.stderr, /stopped after step 3 of 8; continue with --resume/);
+    // As after a crash: metrics written past the last checkpoint must not be kept twice.
+    const partDir = path.join(runs, 'part');
+    fs.appendFileSync(path.join(partDir, 'metrics.jsonl'), `${JSON.stringify({ step: 4, loss: -1 })}\n`);
+    const resumed = cli(['train', '--resume', partDir]);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming .* at step 3 \(epoch 0, batch 3\)/);
+    const losses = (name: string) => fs.readFileSync(path.join(runs, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
+    const expected = losses('full');
+    const got = losses('part');
+    assert.equal(got.length, 8);
+    got.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) <= 1e-6, `step ${i + 1}: ${v} vs ${expected[i]}`));
+  });
+});
