@@ -29,8 +29,8 @@ export function backendReport(): BackendReport | null {
 }
 
 /**
- * Selects and initializes the best available backend. Safe to call again: later calls return the
- * first report unless `force` differs.
+ * Selects and initializes the best available backend. Safe to call again: a repeated call with
+ * the same `force` returns the same report without re-initializing.
  * @param force a backend to use instead of the best one (default: `$MAGMA_LAB_BACKEND`)
  */
 export async function useBestBackend(force: string | undefined = process.env.MAGMA_LAB_BACKEND): Promise<BackendReport> {
@@ -38,7 +38,7 @@ export async function useBestBackend(force: string | undefined = process.env.MAG
     throw new Error(`MAGMA_LAB_BACKEND='${force}' is not a backend; use tensorflow, wasm or cpu (or unset it to pick the best)`);
   }
   const wanted = (force || undefined) as BackendName | undefined;
-  if (current && (!wanted || wanted === current.name)) return current;
+  if (current && current.forced === !!wanted && (!wanted || wanted === current.name)) return current;
   const skipped: string[] = [];
   const order: BackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu'];
   for (const name of order) {
