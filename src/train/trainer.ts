@@ -8,13 +8,15 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { check, type MaeConfig } from '../config';
 import type { Batch } from '../data/dataset';
-import { batchToTensor } from '../data/tensor';
 import { Mae } from '../nn/mae';
+import type { Param } from '../nn/params';
 import { Rng, type RngState } from '../random';
 import { readCheckpointFile, type StoredTensor, writeCheckpointFile } from './checkpoint';
 import { scaledLr, warmupCosineLr } from './lr';
-import { getMethod, type Method, type MethodName } from './methods';
+import { LaplacianTracker, type DynamicsRecord } from './dynamics';
+import { createMethod, type MagmaSettings, type Method, type MethodName, type MethodSettings, methodNames, type PreparedBatch } from './methods';
 import { AdamW } from './optimizer';
+import { type LambdaSchedule, parseSchedule, schedules } from './schedules';
 
 /** Options of {@link createTrainer}. All have defaults except where noted. */
 export interface TrainerOptions {
@@ -36,12 +38,47 @@ export interface TrainerOptions {
   weightDecay?: number;
   /** AdamW betas. Default [0.9, 0.95]. */
   betas?: [number, number];
-  /** Micro-batches per optimizer step (gradient accumulation); the batch must divide evenly. Default 1. */
+  /**
+   * Micro-batches per optimizer step (gradient accumulation); the batch must divide evenly.
+   * Batch-wide terms (MAGMA, uniformity, NT-Xent, VICReg) stay exact: they are computed on the
+   * whole batch's representations (two-pass scheme). Default 1.
+   */
   accumulate?: number;
+  /** MAGMA settings (used by m-mae, mu-mae, m-simclr, m-vicreg; the reference layer also feeds the dynamics). */
+  magma?: MagmaOptions;
+  /** Weight of the uniformity term of u-mae and mu-mae. Default 0.01. */
+  uniformityWeight?: number;
+  /** NT-Xent temperature of simclr / m-simclr. Default 0.2. */
+  temperature?: number;
+  /** Projector of the two-view methods. Default hidden 2048, output 256 (SimCLR) or 2048 (VICReg), as solo-learn. */
+  projector?: { hidden?: number; output?: number };
+  /** VICReg weights. Default sim 25, variance 25, covariance 1. */
+  vicreg?: { sim?: number; variance?: number; covariance?: number };
+  /** Optimizer steps per epoch, to turn steps into epochs for the λ schedule (or pass `{epoch}` to step). */
+  stepsPerEpoch?: number;
+  /** Record the Laplacian spectrum metrics every N steps (γ every step). 0 turns them off. Default 10. */
+  dynamicsEvery?: number;
+}
+
+/** MAGMA options of the trainer. */
+export interface MagmaOptions {
+  /** Reference blocks, 0-based; negative numbers count from the end. Default [-2] (second-to-last). */
+  reference?: number[];
+  /** Target block. Default -1 (last). */
+  target?: number;
+  /** λ per epoch: a schedule, or its string form such as `warmup:0,10,1,100`. Default constant 1. */
+  schedule?: LambdaSchedule | string;
+  /** Multiplies S/γ in the affinity. Default 1. */
+  rbfScale?: number;
+  /** Use this γ instead of the batch's standard deviation of distances. */
+  fixedGamma?: number;
+  /** Divide squared distances by sqrt(D). Default false. */
+  scaleDistance?: boolean;
 }
 
 /** Options with every default filled in (saved in checkpoints). */
-export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'lr' | 'totalSteps'>> & Pick<TrainerOptions, 'lr' | 'totalSteps'>;
+export type ResolvedTrainerOptions = Omit<Required<TrainerOptions>, 'lr' | 'totalSteps' | 'stepsPerEpoch' | keyof MethodSettings> &
+  Pick<TrainerOptions, 'lr' | 'totalSteps' | 'stepsPerEpoch'> & MethodSettings;
 
 /** What one step did. */
 export interface StepRecord {
@@ -53,6 +90,14 @@ export interface StepRecord {
   parts: Record<string, number>;
   /** Learning rate used. */
   lr: number;
+  /** Epoch the step belonged to (for the λ schedule). */
+  epoch: number;
+  /** λ of the MAGMA term (methods with MAGMA only). */
+  lambda?: number;
+  /** γ of the reference layer's graph in this batch. */
+  gamma?: number;
+  /** Laplacian metrics of the reference layer, every `dynamicsEvery` steps. */
+  dynamics?: DynamicsRecord;
   /** Images in the step (all micro-batches). */
   batchSize: number;
   /** Wall time of the step in milliseconds. */
@@ -79,16 +124,22 @@ export class Trainer {
   /** Every step so far (restored from checkpoints too). */
   readonly history: StepRecord[] = [];
   readonly options: ResolvedTrainerOptions;
-  private readonly method: Method;
+  /** The method's losses and extra parameters (e.g. a projector). */
+  readonly method: Method;
+  /** Everything optimized: the model's parameters, then the method's. */
+  readonly params: Param[];
   private readonly optimizer: AdamW;
   private rng: Rng;
+  private readonly tracker: LaplacianTracker;
   private readonly listeners = new Set<(r: StepRecord) => void>();
 
   constructor(readonly model: Mae, options: TrainerOptions = {}) {
-    this.options = resolveOptions(options);
-    this.method = getMethod(this.options.method);
-    this.optimizer = new AdamW(model.params, this.options);
+    this.options = resolveOptions(options, model.config.encoderDepth);
+    this.method = createMethod(model, this.options);
+    this.params = [...model.params, ...this.method.params];
+    this.optimizer = new AdamW(this.params, this.options);
     this.rng = new Rng(this.options.seed, 0x57e9);
+    this.tracker = new LaplacianTracker(this.options.magma);
   }
 
   /** Optimizer steps done so far. */
@@ -109,66 +160,118 @@ export class Trainer {
     return () => this.listeners.delete(listener);
   }
 
+  /** The epoch a step belongs to: `stepsPerEpoch` turns steps into epochs (0 without it). */
+  epochOf(step: number): number {
+    return this.options.stepsPerEpoch ? Math.floor(step / this.options.stepsPerEpoch) : 0;
+  }
+
   /**
    * One optimizer step on a batch (uint8 from a Dataset, or standardized float images
-   * [B, H, W, C]). With `accumulate` = K, the batch is split into K micro-batches whose gradients
-   * are averaged. Throws {@link NonFiniteLossError} without changing any parameter if a loss is
-   * not finite.
+   * [B, H, W, C] for the MAE methods). With `accumulate` = K, the batch is split into K
+   * micro-batches: per-sample losses are averaged over them and batch-wide terms are computed on
+   * the whole batch, so the update equals the one of a single K·b batch. Throws
+   * {@link NonFiniteLossError} without changing any parameter if a loss is not finite.
+   * @param opts.epoch the epoch for the λ schedule (default: from `stepsPerEpoch`)
    */
-  async step(batch: Batch | tf.Tensor4D): Promise<StepRecord> {
+  async step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
     const start = performance.now();
-    const images = batch instanceof tf.Tensor ? (batch as tf.Tensor4D) : batchToTensor(batch);
-    const size = images.shape[0];
+    const epoch = opts.epoch ?? this.epochOf(this.stepCount);
+    const size = batch.shape[0];
     const k = this.options.accumulate;
     check(size % k === 0, `batch of ${size} images cannot be split into accumulate=${k} equal micro-batches; use a batch size divisible by ${k}`);
     const lr = this.learningRate(size);
-    const micro = k === 1 ? [images] : (tf.split(images, k, 0) as tf.Tensor4D[]);
-    const grads = new Map<string, tf.Tensor>();
-    const parts: Record<string, number> = {};
-    let total = 0;
+    const micro = splitBatch(batch, k);
+    const prepared = micro.map((mb) => this.method.prepare(mb, this.rng));
+    if (k > 1 && batch instanceof tf.Tensor) tf.dispose(micro as tf.Tensor4D[]); // prepare made its own copies
+    let result: GradientResult | undefined;
     try {
-      for (const x of micro) {
-        const result = await this.microStep(x, 1 / k);
-        total += result.total / k;
-        for (const [name, v] of Object.entries(result.parts)) parts[name] = (parts[name] ?? 0) + v / k;
-        for (const [name, g] of result.grads) {
-          const sum = grads.get(name);
-          grads.set(name, sum ? tf.tidy(() => tf.add(sum, g)) : g);
-          if (sum) tf.dispose([sum, g]);
-        }
-        this.assertFinite(total, parts);
-      }
-      this.optimizer.apply(grads, lr);
+      result = k > 1 && this.method.batchKeys.length > 0 ? await this.twoPassGradients(prepared, epoch) : await this.directGradients(prepared, epoch);
+      this.assertFinite(result.total, result.parts);
+      const tracked = this.tracker.update(result.tracked, this.options.dynamicsEvery > 0 && (this.stepCount + 1) % this.options.dynamicsEvery === 0);
+      this.optimizer.apply(result.grads, lr);
+      const record: StepRecord = {
+        step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(epoch),
+        gamma: tracked.gamma, dynamics: tracked.dynamics, batchSize: size, ms: performance.now() - start,
+      };
+      if (record.lambda === undefined) delete record.lambda;
+      if (record.dynamics === undefined) delete record.dynamics;
+      this.history.push(record);
+      for (const listener of this.listeners) listener(record);
+      return record;
     } finally {
-      tf.dispose([...grads.values()]);
-      if (k > 1) tf.dispose(micro);
-      if (images !== batch) images.dispose();
+      if (result) tf.dispose([...result.grads.values(), result.tracked]);
+      prepared.forEach((p) => this.method.release(p));
     }
-    const record: StepRecord = { step: this.stepCount, loss: total, parts, lr, batchSize: size, ms: performance.now() - start };
-    this.history.push(record);
-    for (const listener of this.listeners) listener(record);
-    return record;
   }
 
-  /** Gradients (scaled by `weight`) and loss values of one micro-batch. */
-  private async microStep(images: tf.Tensor4D, weight: number) {
-    let kept: Record<string, tf.Scalar> = {};
-    const vars = this.model.params.map((p) => p.variable);
-    const { value, grads } = tf.variableGrads(() => {
-      const { total, parts } = this.method.loss(this.model, images, this.rng);
-      kept = Object.fromEntries(Object.entries(parts).map(([n, t]) => [n, tf.keep(t.clone())]));
-      return tf.mul(total, weight) as tf.Scalar;
-    }, vars);
-    const byName = new Map<string, tf.Tensor>();
-    for (const p of this.model.params) {
-      const g = grads[p.variable.name];
-      if (g) byName.set(p.name, g);
+  /** One tape per micro-batch holding everything (exact when K = 1 or without batch-wide terms). */
+  private async directGradients(prepared: PreparedBatch[], epoch: number): Promise<GradientResult> {
+    const k = prepared.length;
+    const acc = new GradientSum(this.params);
+    const tracked: tf.Tensor2D[] = [];
+    for (const p of prepared) {
+      let kept: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        const f = this.method.forward(p);
+        const terms = this.method.batchTerms(f.representations, epoch);
+        const parts = { ...f.sampleLosses, ...terms.parts };
+        kept = Object.fromEntries(Object.entries(parts).map(([n, t]) => [n, tf.keep(tf.clone(t))]));
+        tracked.push(tf.keep(tf.clone(f.representations[this.method.dynamicsKey])));
+        const sampleTotal = Object.values(f.sampleLosses).reduce<tf.Scalar>((a, b) => tf.add(a, b), tf.scalar(0));
+        return tf.div(tf.add(sampleTotal, terms.total), k) as tf.Scalar;
+      }, this.params.map((q) => q.variable));
+      acc.add(grads);
+      acc.addParts(await readScalars(kept), k);
+      acc.total += (await value.data())[0];
+      tf.dispose([value, ...Object.values(kept)]);
     }
-    const partValues: Record<string, number> = {};
-    for (const [n, t] of Object.entries(kept)) partValues[n] = (await t.data())[0];
-    const total = (await value.data())[0] / weight;
-    tf.dispose([value, ...Object.values(kept)]);
-    return { total, parts: partValues, grads: byName };
+    return { ...acc.result(), tracked: concatRows(tracked) };
+  }
+
+  /**
+   * Accumulation with batch-wide terms (BACKEND.md): pass 1 computes every micro-batch's
+   * representations without a tape and pools them; the batch-wide terms and their gradient G
+   * w.r.t. the pooled representations come from the whole batch; pass 2 back-propagates, per
+   * micro-batch, its per-sample losses / K plus the surrogate ⟨G_mb, R_mb⟩, whose gradient is the
+   * batch-wide terms' gradient through that micro-batch. Same masks and views in both passes.
+   */
+  private async twoPassGradients(prepared: PreparedBatch[], epoch: number): Promise<GradientResult> {
+    const keys = this.method.batchKeys;
+    const k = prepared.length;
+    const passOne = prepared.map((p) => tf.tidy(() => this.method.forward(p, true).representations));
+    const pooled = Object.fromEntries([...new Set([...keys, this.method.dynamicsKey])].map((key) => [key, concatRows(passOne.map((r) => r[key]))]));
+    tf.dispose(passOne.flatMap((r) => Object.values(r)));
+    let batchParts: Record<string, tf.Scalar> = {};
+    const { value: batchTotal, grads: pooledGrads } = tf.valueAndGrads((...xs: tf.Tensor[]) => {
+      const terms = this.method.batchTerms(Object.fromEntries(keys.map((key, i) => [key, xs[i] as tf.Tensor2D])), epoch);
+      batchParts = Object.fromEntries(Object.entries(terms.parts).map(([n, t]) => [n, tf.keep(tf.clone(t))]));
+      return terms.total;
+    })(keys.map((key) => pooled[key]));
+    const acc = new GradientSum(this.params);
+    acc.addParts(await readScalars(batchParts), 1);
+    acc.total += (await batchTotal.data())[0];
+    let row = 0;
+    for (const p of prepared) {
+      let kept: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        const f = this.method.forward(p);
+        kept = Object.fromEntries(Object.entries(f.sampleLosses).map(([n, t]) => [n, tf.keep(tf.clone(t))]));
+        const sampleTotal = Object.values(f.sampleLosses).reduce<tf.Scalar>((a, b) => tf.add(a, b), tf.scalar(0));
+        const surrogate = keys.map((key, i) => {
+          const g = tf.slice(pooledGrads[i], [row, 0], [p.size, -1]);
+          return tf.sum(tf.mul(g, f.representations[key]));
+        });
+        return tf.add(tf.div(sampleTotal, k), tf.addN(surrogate)) as tf.Scalar;
+      }, this.params.map((q) => q.variable));
+      row += p.size;
+      acc.add(grads);
+      const sampleValues = await readScalars(kept);
+      acc.addParts(sampleValues, k);
+      acc.total += Object.values(sampleValues).reduce((a, b) => a + b, 0) / k;
+      tf.dispose([value, ...Object.values(kept)]);
+    }
+    tf.dispose([batchTotal, ...pooledGrads, ...Object.values(batchParts), ...Object.entries(pooled).filter(([key]) => key !== this.method.dynamicsKey).map(([, t]) => t)]);
+    return { ...acc.result(), tracked: pooled[this.method.dynamicsKey] };
   }
 
   private assertFinite(total: number, parts: Record<string, number>): void {
@@ -188,7 +291,7 @@ export class Trainer {
   save(target: string, meta: Record<string, unknown> = {}): string {
     const file = checkpointPath(target);
     const opt = this.optimizer.state();
-    const tensors: StoredTensor[] = this.model.params.flatMap((p) => [
+    const tensors: StoredTensor[] = this.params.flatMap((p) => [
       { name: `param/${p.name}`, shape: p.variable.shape, values: p.variable.dataSync() as Float32Array },
       { name: `adam.m/${p.name}`, shape: p.variable.shape, values: opt.m[p.name] },
       { name: `adam.v/${p.name}`, shape: p.variable.shape, values: opt.v[p.name] },
@@ -201,22 +304,43 @@ export class Trainer {
     return file;
   }
 
-  /** Frees the optimizer state (the model is the caller's). */
+  /** Frees the optimizer state, the method's parameters and the dynamics' last graph (the model is the caller's). */
   dispose(): void {
     this.optimizer.dispose();
+    this.tracker.dispose();
+    for (const p of this.method.params) p.variable.dispose();
   }
 
-  /** @internal Restores state read from a checkpoint. */
-  restore(header: CheckpointHeader, tensors: Map<string, StoredTensor>): void {
-    const m: Record<string, Float32Array> = {};
-    const v: Record<string, Float32Array> = {};
-    for (const p of this.model.params) {
-      m[p.name] = tensors.get(`adam.m/${p.name}`)?.values ?? new Float32Array(0);
-      v[p.name] = tensors.get(`adam.v/${p.name}`)?.values ?? new Float32Array(0);
-    }
+  /** Restores parameters, optimizer, RNG and history read from a checkpoint (see {@link loadCheckpoint}). */
+  private restore(file: string, header: CheckpointHeader, tensors: Map<string, StoredTensor>): void {
+    const stored = (kind: string, p: Param): Float32Array => {
+      const t = tensors.get(`${kind}/${p.name}`);
+      if (!t || t.values.length !== p.variable.size) {
+        throw new Error(`${file}: ${kind} of ${p.name} is ${t ? `of size ${t.values.length}` : 'missing'}, the model needs ${p.variable.size} values; the checkpoint does not match its own config`);
+      }
+      return t.values;
+    };
+    for (const p of this.params) tf.tidy(() => p.variable.assign(tf.tensor(stored('param', p), p.variable.shape)));
+    const m = Object.fromEntries(this.params.map((p) => [p.name, stored('adam.m', p)]));
+    const v = Object.fromEntries(this.params.map((p) => [p.name, stored('adam.v', p)]));
     this.optimizer.load({ step: header.optimizerStep, m, v });
     this.rng = Rng.fromState(header.rng);
     this.history.splice(0, this.history.length, ...header.history);
+  }
+
+  /** Rebuilds a trainer (and its model) from a checkpoint file. */
+  static fromCheckpoint(file: string): { trainer: Trainer; meta: Record<string, unknown> } {
+    const { header, tensors } = readCheckpointFile<CheckpointHeader>(file);
+    if (header.kind !== 'magma-lab trainer') throw new Error(`${file} is a checkpoint of kind '${header.kind}', not a magma-lab trainer`);
+    const trainer = new Trainer(new Mae(header.config), header.options);
+    try {
+      trainer.restore(file, header, new Map(tensors.map((t) => [t.name, t])));
+    } catch (e) {
+      trainer.dispose();
+      trainer.model.dispose();
+      throw e;
+    }
+    return { trainer, meta: header.meta };
   }
 }
 
@@ -235,22 +359,8 @@ export function createTrainer(model: Mae, options: TrainerOptions = {}): Trainer
 
 /** Rebuilds the model and trainer saved by {@link Trainer.save}; the run continues exactly. */
 export function loadCheckpoint(target: string): LoadedCheckpoint {
-  const file = checkpointPath(target);
-  const { header, tensors } = readCheckpointFile<CheckpointHeader>(file);
-  if (header.kind !== 'magma-lab trainer') throw new Error(`${file} is a checkpoint of kind '${header.kind}', not a magma-lab trainer`);
-  const byName = new Map(tensors.map((t) => [t.name, t]));
-  const model = new Mae(header.config);
-  for (const p of model.params) {
-    const t = byName.get(`param/${p.name}`);
-    if (!t || t.values.length !== p.variable.size) {
-      model.dispose();
-      throw new Error(`${file}: parameter ${p.name} is ${t ? `of size ${t.values.length}` : 'missing'}, the model needs ${p.variable.size} values; the checkpoint does not match its own config`);
-    }
-    tf.tidy(() => p.variable.assign(tf.tensor(t.values, p.variable.shape)));
-  }
-  const trainer = new Trainer(model, header.options);
-  trainer.restore(header, byName);
-  return { model, trainer, meta: header.meta };
+  const { trainer, meta } = Trainer.fromCheckpoint(checkpointPath(target));
+  return { model: trainer.model, trainer, meta };
 }
 
 /** A `.ckpt` path as is; a folder → `<folder>/checkpoint.ckpt`. */
@@ -260,21 +370,109 @@ export function checkpointPath(target: string): string {
   return path.join(target, 'checkpoint.ckpt');
 }
 
-function resolveOptions(o: TrainerOptions): ResolvedTrainerOptions {
+/** Fills in defaults, resolves negative block indices against the encoder depth, and validates. */
+function resolveOptions(o: TrainerOptions, depth: number): ResolvedTrainerOptions {
+  const method = o.method ?? 'mae';
+  check((methodNames as readonly string[]).includes(method), `unknown method '${method}'; valid methods: ${methodNames.join(', ')}`);
+  const block = (k: number) => (k < 0 ? depth + k : k);
+  const m = o.magma ?? {};
+  const schedule = typeof m.schedule === 'string' ? parseSchedule(m.schedule) : m.schedule ?? schedules.constant(1);
+  const magma: MagmaSettings = {
+    reference: (m.reference ?? [-2]).map(block), target: block(m.target ?? -1), schedule,
+    rbfScale: m.rbfScale ?? 1, scaleDistance: m.scaleDistance ?? false, ...(m.fixedGamma !== undefined ? { fixedGamma: m.fixedGamma } : {}),
+  };
+  const contrastive = method === 'simclr' || method === 'm-simclr';
   const r: ResolvedTrainerOptions = {
-    method: o.method ?? 'mae', seed: o.seed ?? 0, totalSteps: o.totalSteps, warmupSteps: o.warmupSteps ?? 0,
+    method, seed: o.seed ?? 0, totalSteps: o.totalSteps, warmupSteps: o.warmupSteps ?? 0,
     baseLr: o.baseLr ?? 1.5e-4, lr: o.lr, minLr: o.minLr ?? 0, weightDecay: o.weightDecay ?? 0.05,
-    betas: o.betas ?? [0.9, 0.95], accumulate: o.accumulate ?? 1,
+    betas: o.betas ?? [0.9, 0.95], accumulate: o.accumulate ?? 1, magma,
+    uniformityWeight: o.uniformityWeight ?? 0.01, temperature: o.temperature ?? 0.2,
+    projector: { hidden: o.projector?.hidden ?? 2048, output: o.projector?.output ?? (contrastive ? 256 : 2048) },
+    vicreg: { sim: o.vicreg?.sim ?? 25, variance: o.vicreg?.variance ?? 25, covariance: o.vicreg?.covariance ?? 1 },
+    stepsPerEpoch: o.stepsPerEpoch, dynamicsEvery: o.dynamicsEvery ?? 10,
   };
   const known = new Set(Object.keys(r));
   for (const key of Object.keys(o)) check(known.has(key), `unknown trainer option '${key}'; valid options: ${[...known].join(', ')}`);
-  getMethod(r.method);
+  for (const key of Object.keys(m)) check(['reference', 'target', 'schedule', 'rbfScale', 'fixedGamma', 'scaleDistance'].includes(key), `unknown MAGMA option '${key}'; valid: reference, target, schedule, rbfScale, fixedGamma, scaleDistance`);
+  check(magma.reference.length > 0, 'magma.reference must list at least one block');
   check(Number.isInteger(r.seed), `seed must be an integer, got ${r.seed}`);
-  check(Number.isInteger(r.accumulate) && r.accumulate >= 1, `accumulate must be a positive integer, got ${r.accumulate}`);
-  check(Number.isInteger(r.warmupSteps) && r.warmupSteps >= 0, `warmupSteps must be a non-negative integer, got ${r.warmupSteps}`);
-  check(r.totalSteps === undefined || (Number.isInteger(r.totalSteps) && r.totalSteps > 0), `totalSteps must be a positive integer, got ${r.totalSteps}`);
-  for (const key of ['baseLr', 'minLr', 'weightDecay'] as const) check(Number.isFinite(r[key]) && r[key] >= 0, `${key} must be a non-negative number, got ${r[key]}`);
-  check(r.lr === undefined || (Number.isFinite(r.lr) && r.lr > 0), `lr must be a positive number, got ${r.lr}`);
+  for (const key of ['accumulate', 'stepsPerEpoch', 'totalSteps'] as const) {
+    check(r[key] === undefined || (Number.isInteger(r[key]) && r[key]! >= 1), `${key} must be a positive integer, got ${r[key]}`);
+  }
+  for (const key of ['warmupSteps', 'dynamicsEvery'] as const) check(Number.isInteger(r[key]) && r[key] >= 0, `${key} must be a non-negative integer, got ${r[key]}`);
+  for (const key of ['baseLr', 'minLr', 'weightDecay', 'uniformityWeight'] as const) check(Number.isFinite(r[key]) && r[key] >= 0, `${key} must be a non-negative number, got ${r[key]}`);
+  for (const [key, v] of [['lr', r.lr], ['temperature', r.temperature], ['magma.rbfScale', magma.rbfScale], ['magma.fixedGamma', magma.fixedGamma]] as const) {
+    check(v === undefined || (Number.isFinite(v) && v > 0), `${key} must be a positive number, got ${v}`);
+  }
   check(r.betas.length === 2 && r.betas.every((b) => b >= 0 && b < 1), `betas must be two numbers in [0, 1), got [${r.betas}]`);
+  check(Number.isInteger(r.projector.hidden) && r.projector.hidden > 0 && Number.isInteger(r.projector.output) && r.projector.output > 0,
+    `projector sizes must be positive integers, got hidden ${r.projector.hidden}, output ${r.projector.output}`);
   return r;
+}
+
+/** Gradients and loss values of one step, plus the reference-layer representations [B, D] for the dynamics. */
+interface GradientResult {
+  grads: Map<string, tf.Tensor>;
+  parts: Record<string, number>;
+  total: number;
+  tracked: tf.Tensor2D;
+}
+
+/** Sums gradients (by parameter name) and loss parts over micro-batches. */
+class GradientSum {
+  readonly grads = new Map<string, tf.Tensor>();
+  readonly parts: Record<string, number> = {};
+  total = 0;
+
+  constructor(private readonly params: Param[]) {}
+
+  /** Adds the gradients returned by tf.variableGrads (keyed by tf variable names). */
+  add(grads: tf.NamedTensorMap): void {
+    for (const p of this.params) {
+      const g = grads[p.variable.name];
+      if (!g) continue;
+      const sum = this.grads.get(p.name);
+      this.grads.set(p.name, sum ? tf.tidy(() => tf.add(sum, g)) : g);
+      if (sum) tf.dispose([sum, g]);
+    }
+  }
+
+  /** Adds loss parts, each divided by `divisor` (K for per-micro-batch means). */
+  addParts(values: Record<string, number>, divisor: number): void {
+    for (const [name, v] of Object.entries(values)) this.parts[name] = (this.parts[name] ?? 0) + v / divisor;
+  }
+
+  result(): Omit<GradientResult, 'tracked'> {
+    return { grads: this.grads, parts: this.parts, total: this.total };
+  }
+}
+
+/** Reads scalar tensors into numbers. */
+async function readScalars(scalars: Record<string, tf.Scalar>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, t] of Object.entries(scalars)) out[name] = (await t.data())[0];
+  return out;
+}
+
+/** Concatenates row blocks [b_i, D] into [Σb_i, D] and frees the blocks (one block is returned as is). */
+function concatRows(blocks: tf.Tensor2D[]): tf.Tensor2D {
+  if (blocks.length === 1) return blocks[0];
+  const out = tf.concat(blocks, 0) as tf.Tensor2D;
+  tf.dispose(blocks);
+  return out;
+}
+
+/** Splits a batch into k equal micro-batches (uint8 views, or new tensor slices the caller frees). */
+function splitBatch(batch: Batch | tf.Tensor4D, k: number): (Batch | tf.Tensor4D)[] {
+  if (k === 1) return [batch];
+  const n = batch.shape[0] / k;
+  if (batch instanceof tf.Tensor) return tf.split(batch, k, 0) as tf.Tensor4D[];
+  const per = batch.images.length / batch.shape[0];
+  return Array.from({ length: k }, (_, i) => ({
+    ...batch,
+    images: batch.images.subarray(i * n * per, (i + 1) * n * per),
+    labels: batch.labels.subarray(i * n, (i + 1) * n),
+    indices: batch.indices.subarray(i * n, (i + 1) * n),
+    shape: [n, batch.shape[1], batch.shape[2], batch.shape[3]] as Batch['shape'],
+  }));
 }
