@@ -25,7 +25,7 @@ export { patchify, sinCosPositionalEmbedding, unpatchify } from './nn/patches';
 export { keptCount, sampleMasking } from './nn/masking';
 export type { Masking } from './nn/masking';
 export type { Param } from './nn/params';
-export { createTrainer, loadCheckpoint, NonFiniteLossError, Trainer } from './train/trainer';
+export { createTrainer, loadCheckpoint, NonFiniteLossError, resolveTrainerOptions, Trainer } from './train/trainer';
 export type { LoadedCheckpoint, MagmaOptions, ResolvedTrainerOptions, StepRecord, TrainerOptions } from './train/trainer';
 export { createMethod, methodNames } from './train/methods';
 export type { BatchTerms, Forward, MagmaSettings, Method, MethodName, MethodSettings, PreparedBatch } from './train/methods';

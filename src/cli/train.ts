@@ -16,7 +16,7 @@ import { evaluate, formatReport } from '../eval/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { methodNames } from '../train/methods';
-import { createTrainer, loadCheckpoint, type Trainer, type TrainerOptions } from '../train/trainer';
+import { createTrainer, loadCheckpoint, resolveTrainerOptions, type Trainer, type TrainerOptions } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
 import { ProgressBar } from './progress';
 
@@ -40,7 +40,18 @@ export const trainOptions = {
   minLr: { type: 'number', min: 0, default: 0, help: 'final learning rate of the cosine decay' },
   warmupEpochs: { type: 'number', min: 0, default: 0.1, help: 'epochs of linear learning-rate warm-up' },
   weightDecay: { type: 'number', min: 0, default: 0.05, help: 'AdamW decoupled weight decay' },
-  augment: { type: 'string', choices: ['crop-flip', 'crop', 'none'], default: 'crop-flip', help: 'random-resized crop (scale 0.2–1) and horizontal flip' },
+  augment: { type: 'string', choices: ['crop-flip', 'crop', 'none'], default: 'crop-flip', help: 'MAE methods: random-resized crop (scale 0.2–1) and horizontal flip (two-view methods make their own views)' },
+  magmaReference: { type: 'string', default: '-2', help: 'MAGMA reference blocks, 0-based, comma-separated; negative counts from the end' },
+  magmaTarget: { type: 'integer', default: -1, help: 'MAGMA target block (0-based; -1 = last)' },
+  magmaSchedule: { type: 'string', default: 'constant:1', help: 'λ per epoch: constant:W | warmup:BASE,WARMUP_EPOCHS,W,REG_EPOCHS | triangle:… | step:… | interval:…' },
+  magmaRbfScale: { type: 'number', default: 1, help: 'MAGMA affinity W = exp(−rbf-scale · S / γ)' },
+  magmaFixedGamma: { type: 'number', help: 'use this γ instead of the batch std of squared distances' },
+  magmaScaleDistance: { type: 'boolean', default: false, help: 'divide squared distances by sqrt(D)' },
+  uniformityWeight: { type: 'number', min: 0, default: 0.01, help: 'weight of the uniformity term (u-mae, mu-mae)' },
+  temperature: { type: 'number', default: 0.2, help: 'NT-Xent temperature (simclr, m-simclr)' },
+  projectorHidden: { type: 'integer', min: 1, default: 2048, help: 'projector hidden width (two-view methods)' },
+  projectorOutput: { type: 'integer', min: 1, help: 'projector output width (default 256 for SimCLR, 2048 for VICReg)' },
+  dynamicsEvery: { type: 'integer', min: 0, default: 10, help: 'record the reference layer\'s Laplacian spectrum every N steps (0: never)' },
   seed: { type: 'integer', default: 0, help: 'seed of initialization, data order, masks and augmentation' },
   name: { type: 'string', help: 'run folder name (default: <method>-<dataset>-<preset>-s<seed>-<time>)' },
   runsDir: { type: 'string', default: 'runs', help: 'where run folders are created' },
@@ -60,6 +71,7 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
   const args = options as TrainArgs;
   const resumeDir = args.resume as string | undefined;
   const setup = resumeDir ? readRunConfig(resumeDir) : newRunConfig(args);
+  resolveTrainerOptions(setup.trainer, setup.model.encoderDepth); // fail on bad options before loading data
   const runDir = resumeDir ?? path.join(args.runsDir as string, setup.name);
   check(resumeDir !== undefined || !fs.existsSync(runDir), `run folder ${runDir} exists; choose another --name, or continue it with --resume ${runDir}`);
 
@@ -80,7 +92,7 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
     log(`resuming ${runDir} at step ${trainer.stepCount} (epoch ${position.epoch}, batch ${position.batch})`);
   } else {
     const model = createMae(setup.model, { seed: setup.seed });
-    trainer = createTrainer(model, { ...setup.trainer, totalSteps, warmupSteps: Math.round(setup.warmupEpochs * stepsPerEpoch) });
+    trainer = createTrainer(model, { ...setup.trainer, totalSteps, stepsPerEpoch, warmupSteps: Math.round(setup.warmupEpochs * stepsPerEpoch) });
     writeJsonAtomic(path.join(runDir, 'config.json'), { ...setup, backend: backend.description, dataSource: data.source, totalSteps, stepsPerEpoch });
     log(`model: ${setup.preset}, ${(trainer.model.parameterCount / 1e6).toFixed(2)} M parameters; ${totalSteps} steps of ${setup.batchSize} images`);
   }
@@ -128,10 +140,15 @@ function newRunConfig(a: TrainArgs): RunConfig {
     dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit })), // drops unset ones
     preset,
     model,
-    trainer: {
-      method: a.method as TrainerOptions['method'], seed, baseLr: a.baseLr as number, lr: a.lr as number | undefined,
-      minLr: a.minLr as number, weightDecay: a.weightDecay as number, accumulate: a.accumulate as number,
-    },
+    trainer: JSON.parse(JSON.stringify({ // drops unset options
+      method: a.method, seed, baseLr: a.baseLr, lr: a.lr, minLr: a.minLr, weightDecay: a.weightDecay, accumulate: a.accumulate,
+      magma: {
+        reference: blockList(a.magmaReference as string), target: a.magmaTarget, schedule: a.magmaSchedule,
+        rbfScale: a.magmaRbfScale, fixedGamma: a.magmaFixedGamma, scaleDistance: a.magmaScaleDistance,
+      },
+      uniformityWeight: a.uniformityWeight, temperature: a.temperature,
+      projector: { hidden: a.projectorHidden, output: a.projectorOutput }, dynamicsEvery: a.dynamicsEvery,
+    })) as TrainerOptions,
     epochs: a.epochs as number,
     batchSize: a.batchSize as number,
     warmupEpochs: a.warmupEpochs as number,
@@ -150,8 +167,15 @@ export function readRunConfig(runDir: string): RunConfig {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
 }
 
-function augmentation(kind: RunConfig['augment']): BatchTransform | undefined {
-  if (kind === 'none') return undefined;
+/** `2` or `1,2` or `-2` → block numbers; the error says what a valid list looks like. */
+function blockList(text: string): number[] {
+  const blocks = text.split(',').map((v) => Number(v.trim()));
+  check(text.trim() !== '' && blocks.every(Number.isInteger), `--magma-reference '${text}' must be comma-separated block numbers, e.g. 2 or 1,2 or -2`);
+  return blocks;
+}
+
+function augmentation(kind: RunConfig['augment'], method: string): BatchTransform | undefined {
+  if (kind === 'none' || !method.endsWith('mae')) return undefined; // two-view methods augment inside the method
   return kind === 'crop' ? randomResizedCrop() : compose(randomResizedCrop(), horizontalFlip());
 }
 
@@ -159,7 +183,7 @@ async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig
   start: { epoch: number; batch: number }, stopAt: number, totalSteps: number, stepsPerEpoch: number): Promise<void> {
   const metrics = path.join(runDir, 'metrics.jsonl');
   const bar = new ProgressBar('train');
-  const transform = augmentation(setup.augment);
+  const transform = augmentation(setup.augment, setup.method);
   const position = { ...start };
   const save = () => trainer.save(runDir, { position });
   let recentMs = 0;

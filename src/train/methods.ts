@@ -264,13 +264,7 @@ class TwoViewMethod implements Method {
   }
 }
 
-/** Binds a method to a model; the error lists the valid names, and block indices are checked against the model. */
+/** Binds a method to a model. `s` is as {@link resolveTrainerOptions} resolves and checks it. */
 export function createMethod(model: Mae, s: MethodSettings): Method {
-  check((methodNames as readonly string[]).includes(s.method), `unknown method '${s.method}'; valid methods: ${methodNames.join(', ')}`);
-  const depth = model.config.encoderDepth;
-  for (const k of [...s.magma.reference, s.magma.target]) {
-    check(Number.isInteger(k) && k >= 0 && k < depth, `MAGMA block ${k} does not exist: the encoder has blocks 0..${depth - 1} (negative numbers count from the end)`);
-  }
-  check(!s.magma.reference.includes(s.magma.target), `MAGMA reference blocks [${s.magma.reference}] include the target block ${s.magma.target}; a block is not regularized against itself`);
   return s.method.endsWith('mae') ? new MaeMethod(s.method, model, s) : new TwoViewMethod(s.method, model, s);
 }

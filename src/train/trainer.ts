@@ -134,7 +134,7 @@ export class Trainer {
   private readonly listeners = new Set<(r: StepRecord) => void>();
 
   constructor(readonly model: Mae, options: TrainerOptions = {}) {
-    this.options = resolveOptions(options, model.config.encoderDepth);
+    this.options = resolveTrainerOptions(options, model.config.encoderDepth);
     this.method = createMethod(model, this.options);
     this.params = [...model.params, ...this.method.params];
     this.optimizer = new AdamW(this.params, this.options);
@@ -370,8 +370,11 @@ export function checkpointPath(target: string): string {
   return path.join(target, 'checkpoint.ckpt');
 }
 
-/** Fills in defaults, resolves negative block indices against the encoder depth, and validates. */
-function resolveOptions(o: TrainerOptions, depth: number): ResolvedTrainerOptions {
+/**
+ * Fills in the defaults, resolves negative block indices against the encoder depth, and checks
+ * every value; errors name the option and what would be valid.
+ */
+export function resolveTrainerOptions(o: TrainerOptions, depth: number): ResolvedTrainerOptions {
   const method = o.method ?? 'mae';
   check((methodNames as readonly string[]).includes(method), `unknown method '${method}'; valid methods: ${methodNames.join(', ')}`);
   const block = (k: number) => (k < 0 ? depth + k : k);
@@ -395,6 +398,10 @@ function resolveOptions(o: TrainerOptions, depth: number): ResolvedTrainerOption
   for (const key of Object.keys(o)) check(known.has(key), `unknown trainer option '${key}'; valid options: ${[...known].join(', ')}`);
   for (const key of Object.keys(m)) check(['reference', 'target', 'schedule', 'rbfScale', 'fixedGamma', 'scaleDistance'].includes(key), `unknown MAGMA option '${key}'; valid: reference, target, schedule, rbfScale, fixedGamma, scaleDistance`);
   check(magma.reference.length > 0, 'magma.reference must list at least one block');
+  for (const k of [...magma.reference, magma.target]) {
+    check(Number.isInteger(k) && k >= 0 && k < depth, `MAGMA block ${k} does not exist: the encoder has blocks 0..${depth - 1} (negative numbers count from the end)`);
+  }
+  check(!magma.reference.includes(magma.target), `MAGMA reference blocks [${magma.reference}] include the target block ${magma.target}; a block is not regularized against itself`);
   check(Number.isInteger(r.seed), `seed must be an integer, got ${r.seed}`);
   for (const key of ['accumulate', 'stepsPerEpoch', 'totalSteps'] as const) {
     check(r[key] === undefined || (Number.isInteger(r[key]) && r[key]! >= 1), `${key} must be a positive integer, got ${r[key]}`);
