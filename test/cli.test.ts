@@ -57,6 +57,11 @@ describe('magma-lab command', function () {
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr.trim(), 'error: --mask-sampling checker is not valid; choose one of: random, block, grid');
     assert.equal(cli(['frobnicate']).status, 2);
+    const block = cli(['train', '--method', 'm-mae', '--magma-reference', '7', ...common]);
+    assert.equal(block.status, 2);
+    assert.match(block.stderr, /MAGMA block 7 does not exist: the encoder has blocks 0\.\.3/);
+    const schedule = cli(['train', '--method', 'm-mae', '--magma-schedule', 'warmup:0,1', ...common]);
+    assert.match(schedule.stderr, /warmup takes 4 numbers, got 2; valid forms: constant:W/);
   });
 
   it('train writes config.json, metrics.jsonl, a checkpoint and results.json with every number; eval re-evaluates', () => {
