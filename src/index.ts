@@ -39,3 +39,4 @@ export type { AdamWOptions, AdamWState } from './train/optimizer';
 export * as data from './data';
 export * as losses from './losses';
 export * as eval from './eval';
+export * as analysis from './eval/spectrum';
