@@ -14,7 +14,7 @@ export class DataError extends Error {
    * @param problem what was expected and what was found
    * @param fix what the user should do
    */
-  constructor(readonly path: string, problem: string, readonly fix: string) {
+  constructor(readonly path: string, readonly problem: string, readonly fix: string) {
     super(`${path}: ${problem}\nFix: ${fix}`);
   }
 }

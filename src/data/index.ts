@@ -12,12 +12,18 @@
  * ```
  */
 export { Dataset, channelStats } from './dataset';
-export type { Batch, BatchOptions, BatchTransform, ChannelStats, DatasetSplits } from './dataset';
-export { load, datasetNames, isDatasetName } from './load';
+export type { Batch, BatchOptions, BatchTransform, CacheReport, ChannelStats, DatasetSplits } from './dataset';
+export { MemoryStorage, FileStorage } from './storage';
+export type { ImageStorage } from './storage';
+export { load, datasetNames, datasetOptionKeys, isDatasetName } from './load';
 export type { DatasetName, DatasetOptions, LoadOptions, RawSplit, RawSplits } from './load';
 export { FASHION_MNIST_CLASSES, MNIST_CLASSES, DEBIAN_FASHION_MNIST_DIR, fashionMnistDirs } from './mnist';
 export type { FashionMnistOptions } from './mnist';
 export type { SyntheticOptions } from './synthetic';
+export type { Stl10Options } from './stl10';
+export type { DecodedOptions } from './imagefolder';
+export { IMAGENET100_LIST, imagenet100Wnids } from './imagenet100';
+export { decodeImage } from './decode';
 export { readIdx, readIdxPair, parseIdx, encodeIdx, writeIdx } from './idx';
 export type { IdxArray, IdxKind, IdxPair, ReadIdxOptions, ReadIdxPairOptions } from './idx';
 export { randomResizedCrop, horizontalFlip, compose } from './augment';

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { DataError } from './errors';
 import { readIdxPair } from './idx';
 import type { LoadOptions, RawSplits } from './load';
+import { datasetDirs, findDatasetDir } from './locate';
 
 /** Fashion-MNIST's classes: label i ↔ name i. */
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -71,24 +72,21 @@ export interface FashionMnistOptions extends LoadOptions {
 
 /**
  * The places searched for Fashion-MNIST, in order: `dir` alone when given (an explicit folder
- * must hold the files); otherwise `$MAGMA_LAB_DATA/fashion-mnist`, `<cwd>/data/fashion-mnist`,
+ * must hold the files); otherwise `$MAGMA_LAB_DATA/fashion-mnist`, `<repo>/data/fashion-mnist`,
  * then Debian's folder.
  */
 export function fashionMnistDirs(dir?: string): string[] {
-  if (dir !== undefined) return [dir];
-  const env = process.env.MAGMA_LAB_DATA;
-  return [...(env ? [path.join(env, 'fashion-mnist')] : []), path.join(process.cwd(), 'data', 'fashion-mnist'), DEBIAN_FASHION_MNIST_DIR];
+  return datasetDirs(['fashion-mnist'], dir, [DEBIAN_FASHION_MNIST_DIR]);
 }
 
 /** Reads Fashion-MNIST from the first of {@link fashionMnistDirs} that holds any of its files. */
 export function readFashionMnist(opts: FashionMnistOptions): RawSplits {
-  const dirs = fashionMnistDirs(opts.dir);
-  const dir = dirs.find((d) => FILES.some((f) => findFile(d, f)));
-  if (dir === undefined) {
-    const env = opts.dir === undefined && !process.env.MAGMA_LAB_DATA ? '\n($MAGMA_LAB_DATA is not set)' : '';
-    throw new DataError('fashion-mnist', `dataset not found: expected ${FILES.map((f) => `${f}[.gz]`).join(', ')} in one of:\n${dirs.map((d) => `  ${d}`).join('\n')}${env}`,
-      "`sudo apt-get install -y dataset-fashion-mnist`, or pass {dir: '/path/to/fashion-mnist'} pointing at a folder with the four files");
-  }
+  const dir = findDatasetDir(fashionMnistDirs(opts.dir), {
+    name: 'fashion-mnist',
+    holds: (d) => FILES.some((f) => findFile(d, f)),
+    expected: FILES.map((f) => `${f}[.gz]`).join(', '),
+    fix: "`sudo apt-get install -y dataset-fashion-mnist`, or pass {dir: '/path/to/fashion-mnist'} pointing at a folder with the four files",
+  });
   const fix = `re-install with \`sudo apt-get install --reinstall dataset-fashion-mnist\`, or pass {dir} pointing at the unpacked original files`;
   return readIdxDir(dir, FASHION_MNIST_CLASSES, fix, opts.verify ? FASHION_MNIST_SHA256 : undefined);
 }
