@@ -6,6 +6,7 @@ import { useBestBackend } from '../backend';
 import { ConfigError } from '../config';
 import { DataError } from '../data/errors';
 import { helpText } from './args';
+import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
 import { trainCommand, trainOptions } from './train';
 
@@ -14,6 +15,7 @@ const usage = `usage: magma-lab <command> [options]
 commands:
   train          train a masked autoencoder, evaluate it, write runs/<name>/
   eval <run>     re-evaluate a run's checkpoint (k-NN, linear probe, pixel baseline)
+  data <name>    find, validate and describe a dataset; decode and cache image folders
 
 'magma-lab <command> --help' lists a command's options.
 Environment: MAGMA_LAB_BACKEND=tensorflow|wasm|cpu forces a backend; MAGMA_LAB_DATA is where datasets are looked for.
@@ -33,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
       await evalCommand(rest, await useBestBackend());
       return 0;
     }
+    if (command === 'data') return await dataCommand(rest);
     if (command === undefined || command === '--help' || command === 'help') return printHelp(usage);
     process.stderr.write(`unknown command '${command}'\n\n${usage}`);
     return 2;
