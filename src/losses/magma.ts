@@ -45,10 +45,7 @@ export function magmaGraph(x: tf.Tensor2D, opts: MagmaOptions = {}): MagmaGraph 
   }
   const [b, d] = x.shape;
   return tf.tidy(() => {
-    // Broadcast differences [B,1,D] − [1,B,D], not |x_i|² + |x_j|² − 2 x_i·x_j: the diagonal and
-    // duplicate rows must be exactly 0 to drop out of γ, and the expansion leaves rounding residue
-    // there. (Not tf.squaredDifference: its gradient does not reduce over broadcast axes.)
-    let s = tf.sum(tf.square(tf.sub(tf.expandDims(x, 1), tf.expandDims(x, 0))), 2) as tf.Tensor2D;
+    let s = squaredDistances(x);
     if (scaleDistance) s = tf.div(s, Math.sqrt(d));
     // S ≥ 0, so sign(S) is the 0/1 mask of nonzero entries; its gradient is zero (a count).
     const nonzero = tf.sign(s);
@@ -64,6 +61,27 @@ export function magmaGraph(x: tf.Tensor2D, opts: MagmaOptions = {}): MagmaGraph 
     return { gamma, affinity, laplacian };
   });
 }
+
+/**
+ * S_ij = Σ_c (x_ic − x_jc)² [B, B] from broadcast differences [B,1,D] − [1,B,D], not from
+ * |x_i|² + |x_j|² − 2 x_i·x_j: the diagonal and duplicate rows must be exactly 0 to drop out of γ,
+ * and the expansion leaves rounding residue there. The gradient is the closed form
+ * dx = 2 (diag(Σ_j G_ij) x − G x), G = dS + dSᵀ; autograd's would build several [B, B, D] tensors
+ * (magma's forward + backward on wasm at B = 256, D = 192: 63 ms instead of 270 ms).
+ */
+const squaredDistances = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.sum(tf.square(tf.sub(tf.expandDims(x, 1), tf.expandDims(x, 0))), 2),
+    gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => {
+      const g = tf.add(dy, tf.transpose(dy)) as tf.Tensor2D;
+      // dx is invariant to shifting x; centering avoids cancellation when the rows share a large offset.
+      const centered = tf.sub(xs, tf.mean(xs, 0, true)) as tf.Tensor2D;
+      return tf.mul(tf.sub(tf.mul(tf.sum(g, 1, true), centered), tf.matMul(g, centered)), 2);
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
 
 /**
  * L_MAGMA = trace(Yᵀ L Y) / B² (SPEC §2) with L = {@link magmaGraph}(x).laplacian. Nothing is
