@@ -25,6 +25,14 @@ function freshDir(name: string): string {
   return dir;
 }
 
+/** A copy of the dataset folder `dir` (same folder name, new place), changed by `edit`. */
+function brokenCopy(dir: string, edit: (copy: string) => void = () => {}): string {
+  const copy = freshDir(path.basename(dir));
+  fs.cpSync(dir, copy, { recursive: true });
+  edit(copy);
+  return copy;
+}
+
 /** The known value of channel c at (y, x) of image i: not symmetric in x and y, so a missed transpose shows. */
 const value = (i: number, y: number, x: number, c: number) => (i * 29 + y * 7 + x * 3 + c * 101) % 256;
 
@@ -125,13 +133,7 @@ describe('CIFAR-10 (binary version)', () => {
   });
 
   describe('broken copies', () => {
-    /** A copy of the good folder, changed by `edit`. */
-    const broken = (edit: (d: string) => void) => {
-      const d = freshDir('cifar-10-batches-bin');
-      fs.cpSync(dir, d, { recursive: true });
-      edit(d);
-      return d;
-    };
+    const broken = (edit: (d: string) => void) => brokenCopy(dir, edit);
 
     it('a truncated file', async () => {
       const d = broken((b) => fs.truncateSync(path.join(b, 'data_batch_3.bin'), 3 * 3073 - 100));
@@ -199,9 +201,7 @@ describe('CIFAR-100 (binary version)', () => {
   });
 
   it('a coarse label out of range, and a names file with the wrong count', async () => {
-    const d = freshDir('cifar-100-binary');
-    fs.cpSync(dir, d, { recursive: true });
-    fs.writeFileSync(path.join(d, 'fine_label_names.txt'), 'apple\n');
+    const d = brokenCopy(dir, (b) => fs.writeFileSync(path.join(b, 'fine_label_names.txt'), 'apple\n'));
     await assertRejects(load('cifar100', { dir: d }), DataError, /fine_label_names.txt: expected 100 names, one per line, found 1/);
     fs.cpSync(dir, d, { recursive: true });
     const bytes = fs.readFileSync(path.join(d, 'train.bin'));
@@ -255,9 +255,7 @@ describe('STL-10 (binary version)', () => {
   });
 
   it('labels that do not match the images, out of range, and a truncated image file', async () => {
-    const d = freshDir('stl10_binary');
-    fs.cpSync(dir, d, { recursive: true });
-    fs.writeFileSync(path.join(d, 'test_y.bin'), Buffer.from([1, 2]));
+    const d = brokenCopy(dir, (b) => fs.writeFileSync(path.join(b, 'test_y.bin'), Buffer.from([1, 2])));
     await assertRejects(load('stl10', { dir: d }), DataError, /test_y.bin: expected 3 labels, one byte per image of test_X.bin, found 2 bytes/);
     fs.writeFileSync(path.join(d, 'test_y.bin'), Buffer.from([1, 0, 2]));
     await assertRejects(load('stl10', { dir: d }), DataError, /test_y.bin: label out of range: expected 1..10, found 0 at byte 1/);
@@ -417,12 +415,7 @@ describe('Tiny-ImageNet', function () {
   });
 
   describe('broken copies', () => {
-    const broken = (edit: (d: string) => void) => {
-      const d = freshDir('tiny-imagenet-200');
-      fs.cpSync(dir, d, { recursive: true });
-      edit(d);
-      return d;
-    };
+    const broken = (edit: (d: string) => void) => brokenCopy(dir, edit);
 
     it('a missing class folder', async () => {
       const d = broken((b) => fs.rmSync(path.join(b, 'train', 'n02000002'), { recursive: true }));
