@@ -1,0 +1,55 @@
+/**
+ * The link to the tslab kernel this code runs in, if any. tslab has no display protocol of its
+ * own: the value of a cell is `console.log`-ed, and rich outputs go through the `display_data`
+ * writer of the request being executed, which tslab keeps in `lastWriteDisplayData` of its module
+ * `tslab/dist/jupyter` (reassigned for every execute request, null before the first one).
+ *
+ * That module is read from Node's module cache, never loaded here: outside a kernel, loading it
+ * would start zeromq for nothing. Reading the cache also finds a kernel started from another tslab
+ * installation than this project's. The property is read at call time (as a namespace import
+ * would), never copied, because tslab replaces it for every cell.
+ */
+
+/** One Jupyter `display_data` / `update_display_data` message content. */
+export interface DisplayMessage {
+  /** MIME type → representation (base64 for binary formats, an object for JSON formats). */
+  data: Record<string, string | object>;
+  metadata: Record<string, object>;
+  /** `display_id` makes a display updatable in place. */
+  transient: { display_id?: string };
+}
+
+type DisplayWriter = (message: DisplayMessage, update: boolean) => void;
+
+/** The part of tslab's `dist/jupyter` module used here. */
+interface TslabJupyter {
+  lastWriteDisplayData: DisplayWriter | null;
+}
+
+const TSLAB_JUPYTER = /[\\/]tslab[\\/]dist[\\/]jupyter\.js$/;
+let found: TslabJupyter | undefined;
+
+function tslabJupyter(): TslabJupyter | undefined {
+  if (!found) {
+    const file = Object.keys(require.cache).find((f) => TSLAB_JUPYTER.test(f));
+    found = file ? (require.cache[file]?.exports as TslabJupyter | undefined) : undefined;
+  }
+  return found;
+}
+
+/** Whether this code runs inside a tslab kernel that is executing a cell. */
+export function inKernel(): boolean {
+  return typeof tslabJupyter()?.lastWriteDisplayData === 'function';
+}
+
+/**
+ * Sends one display message to the front end of the running cell: `display_data`, or
+ * `update_display_data` of an earlier message with the same `display_id` when `update`.
+ * @returns false (and sends nothing) outside a kernel
+ */
+export function sendDisplay(message: DisplayMessage, update = false): boolean {
+  const write = tslabJupyter()?.lastWriteDisplayData;
+  if (typeof write !== 'function') return false;
+  write(message, update);
+  return true;
+}
