@@ -2,6 +2,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import { useBestBackend } from '../src/backend';
 import type { MaeConfig } from '../src/config';
 
@@ -55,4 +56,18 @@ export function tempDir(prefix = 'magma-lab-test-'): string {
   const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * Central differences (f(x + eps·e_i) − f(x − eps·e_i)) / 2eps for the entries `indices` of x
+ * (default: all), the reference that custom and analytic gradients are checked against.
+ */
+export function centralDifferences(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, eps: number, indices?: number[]): number[] {
+  const base = x.dataSync();
+  const at = (i: number, step: number) => tf.tidy(() => {
+    const shifted = base.slice();
+    shifted[i] += step;
+    return f(tf.tensor(shifted, x.shape)).dataSync()[0];
+  });
+  return (indices ?? Array.from(base.keys())).map((i) => (at(i, eps) - at(i, -eps)) / (2 * eps));
 }

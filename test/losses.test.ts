@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import * as losses from '../src/losses';
 import { laplacianSpectrum } from '../src/eval/spectrum';
-import { assertClose, flat, goldenCases, useBackend } from './helpers';
+import { assertClose, centralDifferences, flat, goldenCases, useBackend } from './helpers';
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`losses.mae against the golden fixtures (${backend})`, () => {
@@ -163,17 +163,6 @@ for (const backend of ['cpu', 'wasm'] as const) {
       x.dispose();
     });
   });
-}
-
-/** Central differences (f(x + eps·e_i) − f(x − eps·e_i)) / 2eps for every entry i of x. */
-function centralDifferences(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, eps: number): number[] {
-  const base = x.dataSync();
-  const at = (i: number, step: number) => tf.tidy(() => {
-    const shifted = base.slice();
-    shifted[i] += step;
-    return f(tf.tensor(shifted, x.shape)).dataSync()[0];
-  });
-  return Array.from(base, (_, i) => (at(i, eps) - at(i, -eps)) / (2 * eps));
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -5,7 +5,7 @@ import { gatherRows, linear } from '../src/nn/layers';
 import { fromShuffle, sampleMasking, visibleIndices } from '../src/nn/masking';
 import { patchify, sinCosPositionalEmbedding, unpatchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
-import { assertClose, maxRelativeDiff, testConfig, useBackend } from './helpers';
+import { assertClose, centralDifferences, maxRelativeDiff, testConfig, useBackend } from './helpers';
 
 describe('patches', () => {
   before(() => useBackend('cpu'));
@@ -95,19 +95,7 @@ describe('custom gradients (finite differences)', () => {
       before(() => useBackend(backend));
 
       // Both layers are linear in each input, so a central difference is exact up to rounding.
-      function finiteDifference(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, samples: number[]): number[] {
-        const base = x.dataSync().slice();
-        return samples.map((i) => {
-          const eps = 1e-2;
-          const plus = base.slice();
-          plus[i] += eps;
-          const minus = base.slice();
-          minus[i] -= eps;
-          const fp = tf.tidy(() => f(tf.tensor(plus, x.shape)).dataSync()[0]);
-          const fm = tf.tidy(() => f(tf.tensor(minus, x.shape)).dataSync()[0]);
-          return (fp - fm) / (2 * eps);
-        });
-      }
+      const finiteDifference = (f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, indices: number[]) => centralDifferences(f, x, 1e-2, indices);
 
       it('linear: dx, dW, db match finite differences and autograd of matMul', () => {
         const x = tf.randomNormal([2, 3, 5], 0, 1, 'float32', 1);
