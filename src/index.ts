@@ -40,4 +40,4 @@ export * as data from './data';
 export * as losses from './losses';
 export * as eval from './eval';
 export * as analysis from './eval/spectrum';
-export * as show from './show';
+export * as show from './show/index';

@@ -31,6 +31,8 @@ export interface ProgressHandle {
   stop(): void;
 }
 
+/** Steps over which images/s and the ETA are measured. */
+const RATE_WINDOW = 10;
 const CHART_W = 320;
 const CHART_H = 72;
 
@@ -72,7 +74,8 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
   if (!(Number.isInteger(totalSteps) && totalSteps > 0)) throw new Error(`totalSteps must be a positive integer, got ${totalSteps}`);
   const start = performance.now();
   const losses: number[] = [];
-  let images = 0;
+  /** Time and images done after each of the last RATE_WINDOW steps (the first entry: the start). */
+  const recent: { at: number; images: number }[] = [{ at: start, images: 0 }];
   let last: StepRecord | undefined;
   let drawnAt = -Infinity;
   let stopped = false;
@@ -83,8 +86,11 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
   const draw = (final: boolean) => {
     const seconds = (performance.now() - start) / 1000;
     const done = losses.length;
-    const rate = seconds > 0 ? images / seconds : 0;
-    const eta = done > 0 ? (seconds / done) * (totalSteps - done) : Infinity;
+    // Speed over the last steps: the first step (compilation, warm-up) must not slow the estimate for long.
+    const [first, now] = [recent[0], recent[recent.length - 1]];
+    const window = (now.at - first.at) / 1000;
+    const rate = window > 0 ? (now.images - first.images) / window : 0;
+    const eta = recent.length > 1 ? (window / (recent.length - 1)) * (totalSteps - done) : Infinity;
     const fields: Record<string, string> = last ? { loss: last.loss.toFixed(4), 'img/s': rate.toFixed(0) } : {};
     if (bar) {
       bar.update({ done, total: totalSteps, fields });
@@ -107,7 +113,8 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
   const unsubscribe = trainer.onStep((record) => {
     last = record;
     losses.push(record.loss);
-    images += record.batchSize;
+    recent.push({ at: performance.now(), images: recent[recent.length - 1].images + record.batchSize });
+    if (recent.length > RATE_WINDOW + 1) recent.shift();
     if (losses.length >= totalSteps) handle.stop();
     else if (performance.now() - drawnAt >= every * 1000) draw(false);
   });

@@ -17,12 +17,16 @@ export interface TableOptions {
   caption?: string;
 }
 
-/** How a cell reads: numbers rounded, nested values as JSON, missing as an en dash. */
-function formatCell(v: unknown, digits: number): string {
+/**
+ * How a cell reads: numbers with `digits` decimals (integers as they are, unless `decimals`, the
+ * column holding fractions; very small or large numbers with an exponent), nested values as JSON,
+ * missing ones as an en dash.
+ */
+function formatCell(v: unknown, digits: number, decimals: boolean): string {
   if (v === undefined || v === null) return '–';
   if (typeof v === 'number') {
-    if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
-    return Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6 ? v.toExponential(2) : v.toFixed(digits);
+    if ((Number.isInteger(v) && !decimals) || !Number.isFinite(v)) return String(v);
+    return v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6) ? v.toExponential(2) : v.toFixed(digits);
   }
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
@@ -44,7 +48,8 @@ export function table(rows: Row[] | Row, opts: TableOptions = {}): DisplayBundle
   const list = Array.isArray(rows) ? rows : keyValueRows(rows);
   const columns = opts.columns ?? [...new Set(list.flatMap((r) => Object.keys(r)))];
   const digits = opts.digits ?? 4;
-  const cells = list.map((r) => columns.map((c) => formatCell(r[c], digits)));
+  const decimals = columns.map((c) => list.some((r) => typeof r[c] === 'number' && !Number.isInteger(r[c])));
+  const cells = list.map((r) => columns.map((c, i) => formatCell(r[c], digits, decimals[i])));
   const numeric = columns.map((c) => list.every((r) => typeof r[c] === 'number' || r[c] === undefined || r[c] === null));
   const caption = opts.caption ? [opts.caption] : [];
 
@@ -80,18 +85,17 @@ export interface CompareOptions extends Omit<TableOptions, 'columns'> {
 }
 
 /**
- * Our numbers beside the paper's, with the difference ours − paper; metrics missing on one side
- * show a dash.
+ * Our numbers beside the paper's (or any reference's), with the difference ours − paper in a
+ * last column; metrics missing (or undefined) on one side show a dash.
  * @example show.compare({'k-NN': 71.2, 'linear probe': 74.0}, {'k-NN': 86.9, 'linear probe': 88.1}, {ours: 'ours (1 epoch)'})
  */
-export function compare(ours: Record<string, number>, paper: Record<string, number>, opts: CompareOptions = {}): DisplayBundle {
+export function compare(ours: Record<string, number | undefined>, paper: Record<string, number | undefined>, opts: CompareOptions = {}): DisplayBundle {
   const { ours: oursName = 'ours', paper: paperName = 'paper', ...tableOpts } = opts;
+  const difference = `${oursName} − ${paperName}`;
   const metrics = [...new Set([...Object.keys(ours), ...Object.keys(paper)])];
-  const rows = metrics.map((m) => ({
-    metric: m,
-    [oursName]: ours[m],
-    [paperName]: paper[m],
-    'ours − paper': ours[m] !== undefined && paper[m] !== undefined ? ours[m] - paper[m] : undefined,
-  }));
-  return table(rows, { ...tableOpts, columns: ['metric', oursName, paperName, 'ours − paper'] });
+  const rows = metrics.map((m) => {
+    const [a, b] = [ours[m], paper[m]];
+    return { metric: m, [oursName]: a, [paperName]: b, [difference]: a !== undefined && b !== undefined ? a - b : undefined };
+  });
+  return table(rows, { ...tableOpts, columns: ['metric', oursName, paperName, difference] });
 }
