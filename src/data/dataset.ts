@@ -159,16 +159,20 @@ export class Dataset {
 /** Images read per step of {@link channelStats}. */
 const STATS_CHUNK = 256;
 
+/** Most pixel bytes {@link channelStats} reads: 256 MiB (10,000 images up to 94×94×3, 1,700 at 224×224×3). */
+const STATS_MAX_BYTES = 256 * 2 ** 20;
+
 /**
  * Per-channel mean and std of uint8 images (0..1 scale), over all images, or a fixed random
- * sample of `maxImages` when there are more: a bounded read for file-backed splits, and fair for
- * ordered ones (image folders are sorted by class; MNIST's even and odd images differ in mean).
+ * sample when there are more than `maxImages` or than 256 MiB of them: a bounded read for
+ * file-backed splits, and fair for ordered ones (image folders are sorted by class; MNIST's even
+ * and odd images differ in mean).
  */
 export function channelStats(images: Uint8Array | ImageStorage, shape: [number, number, number], maxImages = 10_000): ChannelStats {
   const channels = shape[2];
   const per = shape[0] * shape[1] * channels;
   const storage = images instanceof Uint8Array ? new MemoryStorage(images, per) : images;
-  const n = Math.min(storage.count, maxImages);
+  const n = Math.min(storage.count, maxImages, Math.max(1, Math.floor(STATS_MAX_BYTES / per)));
   const sample = n === storage.count ? Int32Array.from({ length: n }, (_, i) => i) : new Rng(0x57a75).permutation(storage.count).subarray(0, n).sort();
   const sum = new Float64Array(channels);
   const sq = new Float64Array(channels);
