@@ -6,7 +6,10 @@
  * `recipe` states every choice, so reports can quote it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ParamStore } from '../nn/params';
 import { Rng } from '../random';
+import { warmupCosineLr } from '../train/lr';
+import { AdamW } from '../train/optimizer';
 import { checkFeaturePair, checkPositive, type Features } from './knn';
 
 /** Options of {@link linearProbe}. */
@@ -103,39 +106,6 @@ function makeBatch(s: Standardized, rows: Int32Array, numClasses: number): { x: 
   return { x: tf.tensor2d(x, [n, cols]), xT: tf.tensor2d(xT, [cols, n]), y: tf.tensor2d(y, [n, numClasses]) };
 }
 
-/** A trainable tensor with its Adam moments. */
-class AdamParam {
-  readonly value: tf.Variable;
-  private readonly m: tf.Variable;
-  private readonly v: tf.Variable;
-  private step = 0;
-
-  /** Starts at `initial` (of the given shape) with zero moments. */
-  constructor(initial: Float32Array, shape: number[]) {
-    [this.value, this.m, this.v] = tf.tidy(() => [
-      tf.variable(tf.tensor(initial, shape)),
-      tf.variable(tf.zeros(shape)),
-      tf.variable(tf.zeros(shape)),
-    ]);
-  }
-
-  /** One Adam step along gradient `g` with learning rate `lr`. */
-  update(g: tf.Tensor, lr: number): void {
-    this.step++;
-    tf.tidy(() => {
-      this.m.assign(tf.add(tf.mul(this.m, BETA1), tf.mul(g, 1 - BETA1)));
-      this.v.assign(tf.add(tf.mul(this.v, BETA2), tf.mul(tf.square(g), 1 - BETA2)));
-      const mHat = tf.div(this.m, 1 - BETA1 ** this.step);
-      const vHat = tf.div(this.v, 1 - BETA2 ** this.step);
-      this.value.assign(tf.sub(this.value, tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), ADAM_EPS)), lr)));
-    });
-  }
-
-  dispose(): void {
-    tf.dispose([this.value, this.m, this.v]);
-  }
-}
-
 /** Top-1 accuracy and mean cross-entropy of the probe w [cols, C] (bias in the last row). */
 function evaluate(s: Standardized, w: tf.Tensor2D, numClasses: number): { accuracy: number; loss: number } {
   let correct = 0;
@@ -181,7 +151,10 @@ export function linearProbe(train: Features, test: Features, opts: LinearProbeOp
   const testX = standardize(test, stats);
   const rng = new Rng(seed);
   const w0 = Float32Array.from({ length: (dim + 1) * numClasses }, (_, i) => (i < dim * numClasses ? rng.normal(0, INIT_STD) : 0));
-  const weight = new AdamParam(w0, [dim + 1, numClasses]); // [dim + 1, C]: W, then the bias row
+  // [dim + 1, C]: W, then the bias row. The L2 penalty is part of the gradient (Adam, not AdamW).
+  const store = new ParamStore(rng);
+  const weight = store.add('weight', [dim + 1, numClasses], w0, false);
+  const adam = new AdamW(store.params, { betas: [BETA1, BETA2], eps: ADAM_EPS, weightDecay: 0 });
   const decay = tf.tensor2d(Float32Array.from({ length: dim + 1 }, (_, i) => (i < dim ? weightDecay : 0)), [dim + 1, 1]); // [dim + 1, 1]
 
   try {
@@ -191,18 +164,18 @@ export function linearProbe(train: Features, test: Features, opts: LinearProbeOp
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = rng.permutation(numTrain);
       for (let start = 0; start < numTrain; start += batchSize, step++) {
-        const lrNow = 0.5 * lr * (1 + Math.cos((Math.PI * step) / totalSteps));
+        const lrNow = warmupCosineLr(step, { peak: lr, warmupSteps: 0, totalSteps });
         tf.tidy(() => {
           const { x, xT, y } = makeBatch(trainX, order.subarray(start, start + batchSize), numClasses);
-          const w = weight.value as tf.Tensor2D;
+          const w = weight as tf.Tensor2D;
           const logits = tf.matMul(x, w); // [B, C]
           const gLogits = tf.div(tf.sub(tf.softmax(logits), y), x.shape[0]) as tf.Tensor2D; // ∂loss/∂logits [B, C]
-          weight.update(tf.add(tf.matMul(xT, gLogits), tf.mul(w, decay)), lrNow); // gradient [dim + 1, C]
+          adam.apply(new Map([['weight', tf.add(tf.matMul(xT, gLogits), tf.mul(w, decay))]]), lrNow); // gradient [dim + 1, C]
         });
       }
     }
 
-    const w = weight.value as tf.Tensor2D;
+    const w = weight as tf.Tensor2D;
     const onTrain = evaluate(trainX, w, numClasses);
     const onTest = evaluate(testX, w, numClasses);
     const recipe =
@@ -223,6 +196,7 @@ export function linearProbe(train: Features, test: Features, opts: LinearProbeOp
       numClasses,
     };
   } finally {
+    adam.dispose();
     weight.dispose();
     decay.dispose();
   }
