@@ -9,6 +9,7 @@
  * Many images: a pool of `node:worker_threads` workers, each sent tasks of consecutive files and
  * answering with their pixels (transferred, not copied), so the main thread only stores results.
  */
+import * as fs from 'fs';
 import * as os from 'os';
 import sharp, { type OutputInfo } from 'sharp';
 import { isMainThread, parentPort, Worker } from 'worker_threads';
@@ -104,6 +105,7 @@ export async function decodeFiles(files: string[], opts: DecodeFilesOptions): Pr
           if (pending === 0) resolve();
         });
         w.on('error', fail);
+        w.on('exit', (code) => fail(new Error(`a decode worker stopped (exit code ${code}) with ${pending} tasks pending`)));
         for (let t = 0; t < TASKS_PER_WORKER; t++) send(w);
       }
       if (pending === 0) resolve();
@@ -113,10 +115,20 @@ export async function decodeFiles(files: string[], opts: DecodeFilesOptions): Pr
   }
 }
 
-/** A decode worker running this module's {@link serveDecodeTasks} (through tsx when running from the .ts sources). */
+/**
+ * The file of this module for a worker to load: itself (dist/*.js, or src/*.ts under tsx), or,
+ * when it does not exist on disk, its .ts source: tslab runs src/*.ts compiled in memory under
+ * a .js name.
+ */
+function moduleFile(): string {
+  return fs.existsSync(__filename) ? __filename : __filename.replace(/\.js$/, '.ts');
+}
+
+/** A decode worker running this module's {@link serveDecodeTasks} (through tsx when loading the .ts source). */
 function startWorker(): Worker {
-  const load = __filename.endsWith('.ts') ? `require(${JSON.stringify(require.resolve('tsx/cjs'))});` : '';
-  return new Worker(`${load} require(${JSON.stringify(__filename)}).serveDecodeTasks();`, { eval: true });
+  const file = moduleFile();
+  const load = file.endsWith('.ts') ? `require(${JSON.stringify(require.resolve('tsx/cjs'))});` : '';
+  return new Worker(`${load} require(${JSON.stringify(file)}).serveDecodeTasks();`, { eval: true });
 }
 
 /**

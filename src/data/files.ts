@@ -42,7 +42,7 @@ export function readChunks(file: string, chunkBytes: number, fn: (chunk: Uint8Ar
 }
 
 /** The hex md5 or sha256 of a file, read in chunks. */
-export function fileDigest(file: string, algorithm: 'md5' | 'sha256', fix: string): string {
+function fileDigest(file: string, algorithm: 'md5' | 'sha256', fix: string): string {
   const hash = crypto.createHash(algorithm);
   readChunks(file, CHUNK_BYTES, (chunk) => hash.update(chunk), fix);
   return hash.digest('hex');

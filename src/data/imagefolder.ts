@@ -29,7 +29,7 @@ export interface ImageList {
 const IMAGE_FILE = /\.(jpe?g|png)$/i;
 
 /** The image files directly inside `dir`, sorted by name. @throws DataError when `dir` is missing or has none */
-export function imageFiles(dir: string, fix: string): string[] {
+function imageFiles(dir: string, fix: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -56,7 +56,7 @@ export function listClassFolders(root: string, classIds: string[], fix: string, 
 }
 
 /** Stats every file of the listing (so a missing one is named) and sums up what a change would alter. */
-export function fingerprint(list: ImageList, root: string, fix: string): SourceFingerprint {
+function fingerprint(list: ImageList, root: string, fix: string): SourceFingerprint {
   const hash = crypto.createHash('sha256');
   let bytes = 0;
   let newestMtimeMs = 0;
@@ -139,7 +139,7 @@ export async function decodeSplit(spec: DecodeSplitSpec, opts: DecodedOptions): 
   const memory = inMemory ? new Uint8Array(count * imageBytes) : undefined;
   const writer = file === undefined ? undefined : new CacheWriter(file, header);
   const bar = opts.progress === false ? undefined : new ProgressBar(`decode ${spec.dataset}/${spec.split} at ${size}px`);
-  let images: ImageStorage | Uint8Array;
+  let fileBacked: ImageStorage | undefined;
   try {
     await decodeFiles(list.files, {
       size, workers: opts.workers,
@@ -149,13 +149,14 @@ export async function decodeSplit(spec: DecodeSplitSpec, opts: DecodedOptions): 
       },
       onProgress: (done, total) => bar?.update({ done, total }),
     });
-    const written = writer?.commit();
-    images = memory ?? written!;
+    fileBacked = writer?.commit();
   } catch (e) {
     writer?.abort();
     throw e;
   } finally {
     bar?.finish();
   }
+  // Not in memory implies a cache (see inMemory), so one of the two is set.
+  const images = memory ?? (fileBacked as ImageStorage);
   return { split: { images, labels: list.labels }, cache: file === undefined ? undefined : { split: spec.split, file, status: 'written' } };
 }
