@@ -64,6 +64,12 @@ describe('magma-lab command', function () {
     assert.match(schedule.stderr, /warmup takes 4 numbers, got 2; valid forms: constant:W/);
   });
 
+  it('schedule prints a λ schedule epoch by epoch', () => {
+    const r = cli(['schedule', 'warmup:0,1,1,2', '--epochs', '4']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n').slice(2).map((l) => l.trim().split(/\s+/).map(Number)), [[0, 0], [1, 1], [2, 1], [3, 0]]);
+  });
+
   it('train writes config.json, metrics.jsonl, a checkpoint and results.json with every number; eval re-evaluates', () => {
     const r = cli(['train', ...common, '--epochs', '2', '--name', 'e2e']);
     assert.equal(r.status, 0, r.stderr);

@@ -1,5 +1,5 @@
 /**
- * The `magma-lab` command: `train`, `eval`, `--help`. User errors (bad options, missing data)
+ * The `magma-lab` command: `train`, `eval`, `data`, `schedule`, `--help`. User errors (bad options, missing data)
  * print their message and exit with status 2; anything else prints the stack and exits 1.
  */
 import { useBestBackend } from '../backend';
@@ -8,6 +8,7 @@ import { DataError } from '../data/errors';
 import { helpText } from './args';
 import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
+import { scheduleCommand } from './schedule';
 import { trainCommand, trainOptions } from './train';
 
 const usage = `usage: magma-lab <command> [options]
@@ -16,6 +17,7 @@ commands:
   train          train a masked autoencoder, evaluate it, write runs/<name>/
   eval <run>     re-evaluate a run's checkpoint (k-NN, linear probe, pixel baseline)
   data <name>    find, validate and describe a dataset; decode and cache image folders
+  schedule <λ>   print a MAGMA λ schedule (e.g. warmup:0,10,1,100) epoch by epoch
 
 'magma-lab <command> --help' lists a command's options.
 Environment: MAGMA_LAB_BACKEND=tensorflow|wasm|cpu forces a backend; MAGMA_LAB_DATA is where datasets are looked for.
@@ -36,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'data') return await dataCommand(rest);
+    if (command === 'schedule') return scheduleCommand(rest);
     if (command === undefined || command === '--help' || command === 'help') return printHelp(usage);
     process.stderr.write(`unknown command '${command}'\n\n${usage}`);
     return 2;
