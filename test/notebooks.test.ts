@@ -1,0 +1,129 @@
+/**
+ * The notebook runner (scripts/run-notebooks.ts): its parts without Jupyter, then the real thing
+ * (skipped when Debian's Jupyter is missing): 00-quickstart at smoke scale, and a failing notebook
+ * whose error must reach the terminal.
+ */
+import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { jupyterMissing, KERNEL_NAME, parseArgs, registerKernel, ROOT, withScale } from '../scripts/run-notebooks';
+import { tempDir } from './helpers';
+
+interface Output {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, unknown>;
+}
+interface Notebook {
+  cells: { cell_type: string; source: string | string[]; outputs?: Output[] }[];
+}
+
+const source = (c: Notebook['cells'][number]) => (Array.isArray(c.source) ? c.source.join('') : c.source);
+
+/** Runs `npm run notebooks` the way a user does; returns exit status and output. */
+function runNotebooks(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'scripts', 'run-notebooks.ts'), ...args], {
+    cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function notebookFile(dir: string, cells: string[]): string {
+  const file = path.join(dir, 'check.ipynb');
+  const nb = { nbformat: 4, nbformat_minor: 4, metadata: { kernelspec: { name: KERNEL_NAME, display_name: 'TypeScript (magma-lab)', language: 'typescript' } }, cells: cells.map((s) => ({ cell_type: 'code', source: s, metadata: {}, outputs: [], execution_count: null })) };
+  fs.writeFileSync(file, JSON.stringify(nb));
+  return file;
+}
+
+describe('notebook runner', () => {
+  it('sets SCALE in the parameter cell, and explains a notebook without one', () => {
+    const nb = { cells: [{ cell_type: 'markdown', source: 'const SCALE = 1' }, { cell_type: 'code', source: ["// parameters\n", "const SCALE = 'smoke' as 'smoke' | 'full';\n", 'const n = 2;'] }] };
+    const out = withScale(nb, 'full', 'x.ipynb');
+    assert.equal(out.cells[1].source, "// parameters\nconst SCALE = 'full' as 'smoke' | 'full';\nconst n = 2;");
+    assert.equal(out.cells[0], nb.cells[0]);
+    assert.throws(() => withScale({ cells: [nb.cells[0]] }, 'full', 'x.ipynb'), /x\.ipynb: no parameter cell; add a code cell starting with `\/\/ parameters`/);
+  });
+
+  it('parses its options and defaults to every notebook in notebooks/ at smoke scale', () => {
+    const all = parseArgs([]);
+    assert.equal(all.scale, 'smoke');
+    assert.ok(all.notebooks.some((f) => f.endsWith(path.join('notebooks', '00-quickstart.ipynb'))));
+    const one = parseArgs(['notebooks/00-quickstart.ipynb', '--scale=full', '--timeout', '60', '--out', 'tmp-out']);
+    assert.deepEqual([one.notebooks.length, one.scale, one.timeout, one.outDir], [1, 'full', 60, path.resolve('tmp-out')]);
+    assert.throws(() => parseArgs(['--scale', 'huge']), /--scale must be smoke or full/);
+    assert.throws(() => parseArgs(['--fast']), /unknown option --fast; usage/);
+  });
+
+  it('registers a kernel inside the project that starts tslab in the project root', () => {
+    const share = registerKernel();
+    assert.equal(share, path.join(ROOT, '.jupyter', 'share', 'jupyter'));
+    const spec = JSON.parse(fs.readFileSync(path.join(share, 'kernels', KERNEL_NAME, 'kernel.json'), 'utf8'));
+    assert.deepEqual(spec.argv.slice(3), [ROOT, process.execPath, '{connection_file}']);
+    assert.match(spec.argv[2], /^cd "\$0" && exec "\$1" node_modules\/tslab\/bin\/tslab kernel --config-path "\$2"$/);
+  });
+
+  it('library code imports files, not folders (tslab resolves `./x` only as x.ts, never x/index.ts)', () => {
+    const bad: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (file.endsWith('.ts')) {
+          for (const m of fs.readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'"]*?from '(\.[^']*)'/gm)) {
+            const target = path.resolve(dir, m[1]);
+            if (!fs.existsSync(`${target}.ts`) && fs.existsSync(path.join(target, 'index.ts'))) bad.push(`${path.relative(ROOT, file)}: '${m[1]}' → '${m[1]}/index'`);
+          }
+        }
+      }
+    };
+    walk(path.join(ROOT, 'src'));
+    assert.deepEqual(bad, [], `notebooks cannot import the library until these imports name the file:\n  ${bad.join('\n  ')}`);
+  });
+
+  describe('with Jupyter', function () {
+    this.timeout(900_000);
+    before(function () {
+      const missing = jupyterMissing();
+      if (missing) {
+        console.log(`      (skipped: ${missing})`);
+        this.skip();
+      }
+    });
+
+    it('runs 00-quickstart at smoke scale: every code cell has output, none an error; the HTML exists', () => {
+      const out = tempDir();
+      const r = runNotebooks(['notebooks/00-quickstart.ipynb', '--scale', 'smoke', '--timeout', '600', '--out', out]);
+      assert.equal(r.status, 0, `npm run notebooks failed:\n${r.stderr}`);
+      assert.match(r.stdout, /notebooks\/00-quickstart\.ipynb: ok in \d+ s/);
+      const nb = JSON.parse(fs.readFileSync(path.join(out, '00-quickstart.ipynb'), 'utf8')) as Notebook;
+      const code = nb.cells.filter((c) => c.cell_type === 'code');
+      assert.match(source(code[0]), /const SCALE = 'smoke'/);
+      for (const cell of code.slice(1)) {
+        const outputs = cell.outputs ?? [];
+        assert.ok(outputs.length > 0, `no output from:\n${source(cell)}`);
+        for (const o of outputs) {
+          assert.notEqual(o.output_type, 'error', `error output from:\n${source(cell)}`);
+          assert.ok(!(o.output_type === 'stream' && o.name === 'stderr'), `stderr from:\n${source(cell)}\n${o.text}`);
+        }
+      }
+      const mimes = new Set(code.flatMap((c) => (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}))));
+      for (const m of ['image/png', 'application/vnd.vegalite.v5+json', 'text/html']) assert.ok(mimes.has(m), m);
+      const html = fs.readFileSync(path.join(out, '00-quickstart.html'), 'utf8');
+      assert.match(html, /<img src="data:image\/png;base64,/);
+    });
+
+    it('a failing cell: exit status 1, the cell and its stderr printed, the partial notebook and HTML written', () => {
+      const dir = tempDir();
+      const file = notebookFile(dir, ["// parameters\nconst SCALE = 'smoke' as 'smoke' | 'full';", "console.log('before');", "throw new Error('boom ' + (6 * 7));", "console.log('never');"]);
+      const r = runNotebooks([file, '--out', dir + '/out']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /--- cell 2 ---\nthrow new Error\('boom ' \+ \(6 \* 7\)\);\n--- its output ---\n\[stderr\][^]*\nError: boom 42\n/);
+      const executed = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'check.ipynb'), 'utf8')) as Notebook;
+      assert.match(JSON.stringify(executed.cells[1].outputs), /before/);
+      assert.deepEqual(executed.cells[3].outputs, []);
+      assert.ok(fs.existsSync(path.join(dir, 'out', 'check.html')));
+    });
+  });
+});

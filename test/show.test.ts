@@ -1,0 +1,343 @@
+/**
+ * The display helpers without a kernel: every helper returns a bundle with the expected MIME
+ * types; PNGs have the right size and are not blank; vega-lite specs compile; reconstructions
+ * paste the visible patches back exactly; progress falls back to a terminal line; nothing leaks.
+ * A fake tslab module in the module cache stands in for the kernel where sending is tested.
+ */
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { inspect } from 'util';
+import * as tf from '@tensorflow/tfjs';
+import { createCanvas, loadImage } from '@napi-rs/canvas';
+import { compile } from 'vega-lite';
+import { channelStats, type Batch } from '../src/data/dataset';
+import { createMae, type Mae } from '../src/nn/mae';
+import { patchify } from '../src/nn/patches';
+import { Rng } from '../src/random';
+import type { StepRecord } from '../src/train/trainer';
+import * as show from '../src/show';
+import type { DisplayMessage } from '../src/show/kernel';
+import { assertClose, tempDir, testConfig, useBackend } from './helpers';
+
+/** A decoded PNG: size and RGBA bytes. */
+async function decodePng(bundle: show.DisplayBundle): Promise<{ width: number; height: number; rgba: Uint8ClampedArray }> {
+  const png = bundle.data[show.MIME.png];
+  assert.equal(typeof png, 'string', 'the bundle has a base64 image/png');
+  const image = await loadImage(Buffer.from(png as string, 'base64'));
+  const canvas = createCanvas(image.width, image.height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(image, 0, 0);
+  return { width: image.width, height: image.height, rgba: ctx.getImageData(0, 0, image.width, image.height).data };
+}
+
+/** Asserts that the PNG is not one flat color (variance of its pixels > 0). */
+function assertNotBlank(rgba: Uint8ClampedArray): void {
+  let sum = 0;
+  let sq = 0;
+  for (const v of rgba) {
+    sum += v;
+    sq += v * v;
+  }
+  assert.ok(sq / rgba.length - (sum / rgba.length) ** 2 > 0, 'the PNG is blank');
+}
+
+/** Random uint8 images [n, size, size, channels] as a Batch with their own statistics. */
+function syntheticBatch(n: number, size = 16, channels = 3, seed = 0): Batch {
+  const rng = new Rng(seed);
+  const images = Uint8Array.from({ length: n * size * size * channels }, () => rng.int(256));
+  return {
+    images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), indices: Int32Array.from({ length: n }, (_, i) => i),
+    shape: [n, size, size, channels], stats: channelStats(images, [size, size, channels]),
+  };
+}
+
+/** Runs f and asserts that it leaves no new tensor behind. */
+async function noLeak<T>(f: () => T | Promise<T>): Promise<T> {
+  const before = tf.memory().numTensors;
+  const out = await f();
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+  return out;
+}
+
+function assertMimes(bundle: show.DisplayBundle, mimes: string[]): void {
+  assert.deepEqual(Object.keys(bundle.data).sort(), [...mimes].sort());
+}
+
+const GAP = 4; // the grid's gap between tiles (src/show/grid.ts)
+
+function history(n: number, withMagma = false): StepRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    step: i + 1, epoch: 0, loss: 2 / (i + 1),
+    parts: (withMagma ? { reconstruction: 1.5 / (i + 1), magma: 0.5 / (i + 1) } : { reconstruction: 2 / (i + 1) }) as Record<string, number>,
+    lr: 1e-4 * (i + 1), batchSize: 8, ms: 10, gamma: 3 + Math.sin(i),
+    ...(withMagma ? { lambda: 1 } : {}),
+    ...(i % 5 === 4 ? { dynamics: { lambda2: 0.5 + i / 100, spectralGap: 0.5, laplacianEnergy: 3, laplacianChange: i > 4 ? 0.1 : null, affinityChange: i > 4 ? 1 : null } } : {}),
+  }));
+}
+
+describe('show: display bundles', () => {
+  let model: Mae;
+  before(async () => {
+    await useBackend('cpu');
+    model = createMae(testConfig, { seed: 0 }); // 16×16×3, patch 4 (4×4 grid), 2 blocks, 2 heads
+  });
+  after(() => model.dispose());
+
+  it('are plain data that describe themselves, and display() is a no-op outside a kernel', () => {
+    const b = show.table([{ a: 1 }]);
+    assert.deepEqual(JSON.parse(JSON.stringify(b)), { data: b.data });
+    assert.equal(show.inKernel(), false);
+    assert.equal(show.display(b), false);
+    assert.equal(inspect(b), b.data[show.MIME.text]);
+  });
+
+  it('images: a PNG grid of the right size with the pixels as given', async () => {
+    const batch = syntheticBatch(6, 16, 3);
+    const b = show.images(batch, { cols: 4, scale: 2 });
+    assertMimes(b, [show.MIME.png, show.MIME.text]);
+    const { width, height, rgba } = await decodePng(b);
+    assert.equal(width, GAP + 4 * (32 + GAP));
+    assert.equal(height, GAP + 2 * (32 + GAP));
+    assertNotBlank(rgba);
+    // Pixel (y, x) of image 5 (row 1, column 1) is drawn at 2×2 screen pixels.
+    const [y, x] = [7, 11];
+    const top = GAP + (32 + GAP) + 2 * y + 1;
+    const left = GAP + (32 + GAP) + 2 * x + 1;
+    const at = (top * width + left) * 4;
+    assert.deepEqual(Array.from(rgba.subarray(at, at + 3)), Array.from(batch.images.subarray(((5 * 16 + y) * 16 + x) * 3, ((5 * 16 + y) * 16 + x) * 3 + 3)));
+  });
+
+  it('images: captions and float images; bad inputs are explained', async () => {
+    const floats = { images: Float32Array.from({ length: 2 * 8 * 8 }, (_, i) => (i % 8) / 7), shape: [2, 8, 8, 1] as const };
+    const b = show.images(floats, { labels: ['left', 'right'] });
+    const { height } = await decodePng(b);
+    assert.ok(height > GAP + 8 * 12 + GAP, 'room for the captions');
+    assert.throws(() => show.images(floats, { labels: ['one'] }), /1 labels for 2 images/);
+    assert.throws(() => show.images({ images: new Uint8Array(2 * 4 * 4 * 2), shape: [2, 4, 4, 2] }), /1 \(gray\) or 3 \(RGB\) channels/);
+  });
+
+  it('reconstructions: four panels per image; the pasted panel equals the original at visible patches', async () => {
+    const batch = syntheticBatch(3);
+    const panels = await noLeak(() => show.reconstruct(model, batch, { seed: 1 }));
+    const { grid, tokens } = model;
+    assert.equal(panels.keep, Math.floor(tokens * 0.25));
+    for (let i = 0; i < 3; i++) {
+      for (let y = 0; y < 16; y++) {
+        for (let x = 0; x < 16; x++) {
+          const removed = panels.mask[i * tokens + Math.floor(y / 4) * grid + Math.floor(x / 4)] === 1;
+          for (let c = 0; c < 3; c++) {
+            const k = (y * 16 + x) * 3 + c;
+            const original = Math.fround(batch.images[i * 768 + k] / 255); // rasters are float32
+            assert.equal(panels.pasted[i].pixels[k], removed ? panels.reconstruction[i].pixels[k] : original, `image ${i} pixel (${y}, ${x}) channel ${c}`);
+            if (!removed) assert.equal(panels.masked[i].pixels[k], original);
+          }
+        }
+      }
+    }
+    const b = await noLeak(() => show.reconstructions(model, batch, { seed: 1, scale: 1 }));
+    assertMimes(b, [show.MIME.png, show.MIME.text]);
+    const { width, height, rgba } = await decodePng(b);
+    assert.ok(width >= GAP + 4 * (16 + GAP) && height > 3 * (16 + GAP), `size ${width}×${height}`);
+    assertNotBlank(rgba);
+    assert.match(b.data[show.MIME.text] as string, /3 images: 75 % of the patches removed \(4 of 16 visible/);
+  });
+
+  for (const normPixLoss of [true, false]) {
+    it(`reconstructions: a decoder predicting the exact target gives back the image (normPixLoss ${normPixLoss})`, async () => {
+      // The oracle returns the loss's target: patches standardized per patch (mean, unbiased variance) when normPixLoss.
+      const oracle = createMae({ ...testConfig, normPixLoss }, { seed: 0 });
+      let input: tf.Tensor4D | undefined;
+      const encode = oracle.forwardEncoder.bind(oracle);
+      oracle.forwardEncoder = (images, masking, opts) => ((input = images), encode(images, masking, opts));
+      oracle.forwardDecoder = () => {
+        const target = patchify(input!, 4);
+        if (!normPixLoss) return target;
+        const mean = tf.mean(target, -1, true);
+        const variance = tf.div(tf.sum(tf.square(tf.sub(target, mean)), -1, true), target.shape[2] - 1);
+        return tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6))) as tf.Tensor3D;
+      };
+      const batch = syntheticBatch(2, 16, 3, 5);
+      const panels = await noLeak(() => show.reconstruct(oracle, batch));
+      assert.ok(panels.loss < 1e-9, `loss ${panels.loss}`);
+      panels.reconstruction.forEach((r, i) => assertClose(r.pixels, Array.from(batch.images.subarray(i * 768, (i + 1) * 768), (v) => v / 255), 0, 1e-4, `image ${i}`));
+      oracle.dispose();
+    });
+  }
+
+  it('curves: one vega-lite chart (spec that compiles + PNG + text), several runs overlaid', async () => {
+    const b = await show.curves({ mae: history(12), 'm-mae': history(10, true) });
+    assertMimes(b, [show.MIME.vegaLite, show.MIME.png, show.MIME.text]);
+    const spec = b.data[show.MIME.vegaLite] as show.VegaLiteSpec & { data: { values: { run: string; metric: string }[] } };
+    assert.ok(compile(spec).spec, 'vega-lite compiles the spec');
+    const metrics = new Set(spec.data.values.map((v) => v.metric));
+    for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ (graph bandwidth)', 'λ₂ of the Laplacian', '‖W − W_prev‖F']) assert.ok(metrics.has(m), m);
+    assert.deepEqual([...new Set(spec.data.values.map((v) => v.run))], ['mae', 'm-mae']);
+    const { width, height, rgba } = await decodePng(b);
+    assert.deepEqual(b.metadata?.[show.MIME.png], { width: width / 2, height: height / 2 });
+    assertNotBlank(rgba);
+  });
+
+  it('curves: picks keys, averages long histories, names missing keys', async () => {
+    const b = await show.curves(history(50), { keys: ['loss', 'lambda2'], maxPoints: 10 });
+    const values = (b.data[show.MIME.vegaLite] as { data: { values: { metric: string; step: number }[] } }).data.values;
+    assert.equal(values.filter((v) => v.metric === 'loss (total)').length, 10);
+    assert.equal(values.filter((v) => v.metric === 'λ₂ of the Laplacian').length, 10);
+    await assert.rejects(show.curves(history(5), { keys: ['magma'] }), /no values for magma/);
+  });
+
+  it('layerPca: one map per block, three components explaining a 3-D cloud fully', async () => {
+    // 12 tokens in 10 dimensions spanning a 3-D subspace: three components explain everything.
+    const rng = new Rng(3);
+    const basis = Array.from({ length: 3 }, () => Array.from({ length: 10 }, () => rng.normal()));
+    const tokens = Float32Array.from({ length: 120 }, (_, k) => {
+      const [i, j] = [Math.floor(k / 10), k % 10];
+      return basis.reduce((s, b, c) => s + Math.sin(i * (c + 1)) * b[j], 0);
+    });
+    const { scores, explained } = show.principalScores(tokens, 12, 10);
+    assert.ok(Math.abs(explained - 1) < 1e-9, `explained ${explained}`);
+    assert.equal(scores.length, 36);
+
+    const batch = syntheticBatch(2);
+    const maps = await noLeak(() => show.pcaMaps(model, batch));
+    assert.equal(maps.length, 2);
+    assert.equal(maps[0].length, testConfig.encoderDepth);
+    assert.deepEqual([maps[0][0].map.height, maps[0][0].map.width, maps[0][0].map.channels], [16, 16, 3]);
+    const b = await noLeak(() => show.layerPca(model, batch, { scale: 2 }));
+    assertMimes(b, [show.MIME.png, show.MIME.text]);
+    const one = await decodePng(b);
+    assertNotBlank(one.rgba);
+    assert.ok(one.width >= GAP + 3 * (32 + GAP), 'input + 2 blocks');
+    const other = createMae(testConfig, { seed: 1 });
+    const compared = await decodePng(await noLeak(() => show.layerPcaCompare({ a: model, b: other, c: model }, batch, { scale: 2 })));
+    assert.ok(compared.height > one.height, 'three model rows are taller than two image rows');
+    other.dispose();
+  });
+
+  it('attention: the input, every head and their mean for one block', async () => {
+    const b = await noLeak(() => show.attention(model, syntheticBatch(2), { block: -1, scale: 2 }));
+    assertMimes(b, [show.MIME.png, show.MIME.text]);
+    const { width, rgba } = await decodePng(b);
+    assert.ok(width >= GAP + 4 * (32 + GAP), 'input + 2 heads + mean');
+    assertNotBlank(rgba);
+    assert.match(b.data[show.MIME.text] as string, /block 2 of 2 \(2 heads/);
+    assert.throws(() => show.attention(model, syntheticBatch(1), { block: 2 }), /block 2 does not exist: the encoder has 2 blocks/);
+  });
+
+  it('similarity: heatmap of W and the Laplacian spectrum, from a tensor or plain numbers', async () => {
+    const values = Float32Array.from({ length: 20 * 6 }, (_, i) => Math.sin(i * 1.7));
+    const x = tf.tensor2d(values, [20, 6]);
+    const b = await noLeak(() => show.similarity(x, { labels: Int32Array.from({ length: 20 }, (_, i) => i % 4) }));
+    x.dispose();
+    assertMimes(b, [show.MIME.vegaLite, show.MIME.png, show.MIME.text]);
+    const spec = b.data[show.MIME.vegaLite] as show.VegaLiteSpec & { hconcat: { data: { values: unknown[] } }[] };
+    assert.ok(compile(spec).spec);
+    assert.equal(spec.hconcat[0].data.values.length, 400);
+    assert.equal(spec.hconcat[1].data.values.length, 20);
+    assertNotBlank((await decodePng(b)).rgba);
+    const plain = await noLeak(() => show.similarity({ values, shape: [20, 6] }, { maxSide: 8 }));
+    assert.equal(plain.data[show.MIME.text], b.data[show.MIME.text]);
+    assert.equal((plain.data[show.MIME.vegaLite] as typeof spec).hconcat[0].data.values.length, 64);
+  });
+
+  it('table and compare: HTML, Markdown and aligned text with the difference ours − paper', () => {
+    const t = show.table([{ method: 'mae <b>', acc: 0.5 }, { method: 'm-mae', acc: 0.625, extra: 3 }], { digits: 3, caption: 'k-NN' });
+    assertMimes(t, [show.MIME.html, show.MIME.markdown, show.MIME.text]);
+    assert.match(t.data[show.MIME.html] as string, /<caption>k-NN<\/caption>/);
+    assert.match(t.data[show.MIME.html] as string, /mae &lt;b&gt;/);
+    assert.match(t.data[show.MIME.markdown] as string, /\| method \| acc \| extra \|\n\| :--- \| ---: \| ---: \|/);
+    assert.match(t.data[show.MIME.text] as string, /m-mae\s+0\.625\s+3/);
+    const c = show.compare({ knn: 81.25, probe: 80 }, { knn: 86.5, linear: 88 }, { ours: 'ours (1 epoch)', digits: 2 });
+    const text = c.data[show.MIME.text] as string;
+    assert.match(text, /metric\s+ours \(1 epoch\)\s+paper\s+ours \(1 epoch\) − paper/);
+    assert.match(text, /knn\s+81\.25\s+86\.50\s+-5\.25/);
+    assert.match(text, /probe\s+80\.00\s+–\s+–/);
+    assert.match(text, /linear\s+–\s+88\.00\s+–/);
+    const nested = show.table({ knn: { k: 10, cosine: { accuracy: 0.8 } } });
+    assert.match(nested.data[show.MIME.text] as string, /knn\.cosine\.accuracy\s+0\.8000/);
+  });
+
+  it('save: PNG bytes as is, SVG (vector chart or embedded PNG), standalone HTML', async () => {
+    const dir = tempDir();
+    const grid = show.images(syntheticBatch(2));
+    const chart = await show.curves(history(4));
+    await show.save(grid, path.join(dir, 'grid.png'));
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'grid.png')), Buffer.from(grid.data[show.MIME.png] as string, 'base64'));
+    await show.save(chart, path.join(dir, 'sub', 'chart.svg'));
+    assert.match(fs.readFileSync(path.join(dir, 'sub', 'chart.svg'), 'utf8'), /^<svg[^>]*>.*<path/s);
+    await show.save(grid, path.join(dir, 'grid.svg'));
+    assert.match(fs.readFileSync(path.join(dir, 'grid.svg'), 'utf8'), /<image width="\d+" height="\d+" href="data:image\/png;base64,/);
+    await show.save(show.table([{ a: 1 }]), path.join(dir, 'table.html'));
+    assert.match(fs.readFileSync(path.join(dir, 'table.html'), 'utf8'), /<!DOCTYPE html>[\s\S]*<table>/);
+    await assert.rejects(show.save(show.table([{ a: 1 }]), path.join(dir, 't.png')), /no image\/png .* save it as \.html/);
+    await assert.rejects(show.save(grid, path.join(dir, 'grid.jpg')), /use \.png, \.svg or \.html/);
+  });
+});
+
+/** A trainer stand-in: `emit` calls the listeners as a training step would. */
+function fakeTrainer() {
+  const listeners = new Set<(r: StepRecord) => void>();
+  return {
+    onStep(l: (r: StepRecord) => void) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    emit: (r: StepRecord) => listeners.forEach((l) => l(r)),
+    get listeners() {
+      return listeners.size;
+    },
+  };
+}
+
+describe('show: progress', () => {
+  it('outside a kernel, prints the terminal progress line and stops after totalSteps', () => {
+    const written: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream;
+    const trainer = fakeTrainer();
+    const bar = show.progress(trainer, { totalSteps: 3, stream });
+    for (const r of history(3)) trainer.emit(r);
+    assert.equal(bar.done, 3);
+    assert.equal(trainer.listeners, 0, 'unsubscribed after the last step');
+    bar.stop(); // idempotent
+    assert.match(written.join(''), /^train 3\/3 {2}loss 0\.6667 {2}img\/s \d+ .*ETA 0s\n$/m);
+    assert.throws(() => show.progress(trainer, { totalSteps: 0 }), /totalSteps must be a positive integer/);
+  });
+});
+
+describe('show: in a kernel (tslab stand-in)', () => {
+  // tslab's jupyter module, as the kernel has it in the module cache, with a recording writer.
+  const file = path.join(path.sep, 'fake', 'node_modules', 'tslab', 'dist', 'jupyter.js');
+  const sent: { message: DisplayMessage; update: boolean }[] = [];
+  const jupyter = { lastWriteDisplayData: null as null | ((m: DisplayMessage, u: boolean) => void) };
+  before(() => {
+    require.cache[file] = { id: file, filename: file, loaded: true, exports: jupyter } as unknown as NodeJS.Module;
+    jupyter.lastWriteDisplayData = (message, update) => sent.push({ message, update });
+  });
+  after(() => {
+    jupyter.lastWriteDisplayData = null; // back to "no cell running": display() is a no-op again
+    delete require.cache[file];
+  });
+  beforeEach(() => sent.splice(0));
+
+  it('display() sends ONE display_data with every MIME type; a bundle displays itself when a cell prints it', () => {
+    const b = show.table([{ a: 1 }]);
+    assert.equal(show.display(b), true);
+    assert.equal(sent.length, 1);
+    assert.deepEqual(sent[0], { message: { data: b.data, metadata: {}, transient: {} }, update: false });
+    assert.equal(inspect(b), ''); // what tslab's console.log of the cell's value prints besides
+    assert.equal(sent.length, 2);
+  });
+
+  it('progress: one display updated in place, its last state the final one', () => {
+    const trainer = fakeTrainer();
+    const bar = show.progress(trainer, { totalSteps: 3, every: 0 });
+    for (const r of history(3)) trainer.emit(r);
+    assert.equal(bar.done, 3);
+    const ids = new Set(sent.map((s) => s.message.transient.display_id));
+    assert.equal(ids.size, 1);
+    assert.deepEqual(sent.map((s) => s.update), [false, true, true, true]);
+    const last = sent[sent.length - 1].message.data;
+    assert.match(last[show.MIME.text] as string, /^step 3\/3 {2}· {2}loss 0\.6667/);
+    assert.match(last[show.MIME.html] as string, /<img alt="loss"[^>]*src="data:image\/png;base64,/);
+  });
+});
