@@ -5,7 +5,8 @@ import { load } from '../src/data/load';
 import { magma } from '../src/losses';
 import { createMae } from '../src/nn/mae';
 import { methodNames, type MethodName } from '../src/train/methods';
-import { createTrainer, type TrainerOptions } from '../src/train/trainer';
+import type { TrainerOptions } from '../src/train/options';
+import { createTrainer } from '../src/train/trainer';
 import { assertClose, testConfig, useBackend } from './helpers';
 
 /** Parameter values by name. */

@@ -16,7 +16,8 @@ import { evaluate, formatReport } from '../eval/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { methodNames } from '../train/methods';
-import { createTrainer, loadCheckpoint, resolveTrainerOptions, type Trainer, type TrainerOptions } from '../train/trainer';
+import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
+import { createTrainer, loadCheckpoint, type Trainer } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
 import { ProgressBar } from './progress';
 
