@@ -5,7 +5,8 @@ import * as path from 'path';
 import { parseArgs } from '../src/cli/args';
 import { trainOptions } from '../src/cli/train';
 import { ConfigError, resolveConfig } from '../src/config';
-import { tempDir } from './helpers';
+import { loadCheckpoint } from '../src/train/trainer';
+import { tempDir, useBackend } from './helpers';
 
 const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
 
@@ -46,6 +47,7 @@ describe('command-line options', () => {
 
 describe('magma-lab command', function () {
   this.timeout(300_000);
+  before(() => useBackend('wasm'));
   const runs = tempDir();
   const common = ['--dataset', 'synthetic', '--train-limit', '128', '--test-limit', '64', '--batch-size', '32', '--probe-epochs', '5', '--runs-dir', runs];
 
@@ -94,6 +96,18 @@ describe('magma-lab command', function () {
     assert.equal(ev.status, 0, ev.stderr);
     const reevaluated = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     assert.equal(reevaluated.knn.cosine.accuracy, results.knn.cosine.accuracy, 'the same checkpoint gives the same k-NN');
+  });
+
+  it('a NaN loss stops training with exit 1, naming the step and part, and keeps the last good checkpoint', () => {
+    const r = cli(['train', ...common, '--lr', '1e30', '--epochs', '2', '--checkpoint-every', '1', '--no-eval', '--name', 'nan']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /error: step 2: loss part 'reconstruction' is NaN; the step was not applied/);
+    assert.match(r.stderr, /the last checkpoint in .*nan is intact; continue from it with --resume/);
+    const { trainer } = loadCheckpoint(path.join(runs, 'nan'));
+    assert.equal(trainer.stepCount, 1);
+    assert.ok(trainer.params.every((p) => p.variable.dataSync().every(Number.isFinite)));
+    trainer.dispose();
+    trainer.model.dispose();
   });
 
   it('--resume continues an interrupted run with the losses of the uninterrupted one', () => {

@@ -1,10 +1,12 @@
 /**
  * The `magma-lab` command: `train`, `eval`, `data`, `schedule`, `--help`. User errors (bad options, missing data)
- * print their message and exit with status 2; anything else prints the stack and exits 1.
+ * print their message and exit with status 2; a NaN loss prints its message and exits 1; anything
+ * else prints the stack and exits 1.
  */
 import { useBestBackend } from '../backend';
 import { ConfigError } from '../config';
 import { DataError } from '../data/errors';
+import { NonFiniteLossError } from '../train/trainer';
 import { helpText } from './args';
 import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
@@ -46,6 +48,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ConfigError || e instanceof DataError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof NonFiniteLossError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
     }
     throw e;
   }

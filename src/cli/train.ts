@@ -17,7 +17,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { methodNames } from '../train/methods';
 import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
-import { createTrainer, loadCheckpoint, type Trainer } from '../train/trainer';
+import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
 import { ProgressBar } from './progress';
 
@@ -99,7 +99,13 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
   }
 
   const stopAt = Math.min(totalSteps, (args.stopAfter as number | undefined) ?? totalSteps);
-  await trainLoop(trainer, data, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
+  try {
+    await trainLoop(trainer, data, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
+  } catch (e) {
+    if (!(e instanceof NonFiniteLossError)) throw e;
+    const saved = fs.existsSync(checkpointPath(runDir)) ? `the last checkpoint in ${runDir} is intact; continue from it with --resume ${runDir}` : 'no checkpoint was written yet';
+    throw new NonFiniteLossError(`${e.message}.\nTraining stopped: ${saved}`);
+  }
   if (trainer.stepCount < totalSteps) log(`stopped after step ${trainer.stepCount} of ${totalSteps}; continue with --resume ${runDir}`);
   else if (setup.eval) await evaluateRun(trainer, data, setup.probeEpochs, runDir);
   return runDir;
