@@ -76,6 +76,7 @@ export interface DecodeFilesOptions {
 export async function decodeFiles(files: string[], opts: DecodeFilesOptions): Promise<void> {
   const tasks: DecodeTask[] = [];
   for (let first = 0; first < files.length; first += TASK_FILES) tasks.push({ first, files: files.slice(first, first + TASK_FILES), size: opts.size });
+  if (tasks.length === 0) return;
   const count = Math.max(1, Math.min(opts.workers ?? os.availableParallelism(), tasks.length));
   const workers = Array.from({ length: count }, startWorker);
   let done = 0;
@@ -98,7 +99,11 @@ export async function decodeFiles(files: string[], opts: DecodeFilesOptions): Pr
           pending--;
           if (failed) return;
           if ('error' in r) return fail(new DataError(r.error.path, r.error.problem, r.error.fix));
-          opts.onImages(r.first, r.pixels);
+          try {
+            opts.onImages(r.first, r.pixels);
+          } catch (e) {
+            return fail(e as Error); // e.g. the disk is full: stop the pool instead of throwing in an event handler
+          }
           done += r.pixels.length / (opts.size * opts.size * DECODED_CHANNELS);
           opts.onProgress?.(done, files.length);
           send(w);
@@ -108,7 +113,6 @@ export async function decodeFiles(files: string[], opts: DecodeFilesOptions): Pr
         w.on('exit', (code) => fail(new Error(`a decode worker stopped (exit code ${code}) with ${pending} tasks pending`)));
         for (let t = 0; t < TASKS_PER_WORKER; t++) send(w);
       }
-      if (pending === 0) resolve();
     });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));

@@ -43,6 +43,7 @@ function listVal(dir: string, wnids: string[]): ImageList {
     files.push(path.join(dir, 'val', 'images', image));
     labels.push(l);
   });
+  if (files.length === 0) throw new DataError(file, 'no annotations: expected one line per val image', FIX);
   return { files, labels: Int32Array.from(labels) };
 }
 
