@@ -38,8 +38,10 @@ export { scaledLr, warmupCosineLr } from './train/lr';
 export type { LrScheduleOptions } from './train/lr';
 export { AdamW } from './train/optimizer';
 export type { AdamWOptions, AdamWState } from './train/optimizer';
-export * as data from './data';
-export * as losses from './losses';
-export * as eval from './eval';
+export * as data from './data/index';
+export * as losses from './losses/index';
+// `export * as eval` compiles to `var eval` with esbuild (tsx), a syntax error: alias instead.
+import * as evaluation from './eval/index';
+export { evaluation as eval };
 export * as analysis from './eval/spectrum';
 export * as show from './show/index';

@@ -19,7 +19,7 @@ import { methodNames } from '../train/methods';
 import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
 import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
-import { ProgressBar } from './progress';
+import { ProgressBar } from '../progress';
 
 /** Options of `magma-lab train`. */
 export const trainOptions = {

@@ -10,7 +10,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ProgressBar } from '../cli/progress';
+import { ProgressBar } from '../progress';
 import { check } from '../config';
 import { cacheFile, cacheFolder, cacheHeader, CacheWriter, openCache, readIntoMemory, type SourceFingerprint } from './cache';
 import type { CacheReport } from './dataset';

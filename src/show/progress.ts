@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'crypto';
 import { createCanvas } from '@napi-rs/canvas';
-import { formatDuration, ProgressBar } from '../cli/progress';
+import { formatDuration, ProgressBar } from '../progress';
 import type { StepRecord, Trainer } from '../train/trainer';
 import { MIME } from './bundle';
 import { FONT_FAMILY } from './grid';

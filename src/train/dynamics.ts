@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { laplacianSpectrum } from '../eval/spectrum';
-import { magmaGraph, type MagmaOptions } from '../losses';
+import { magmaGraph, type MagmaOptions } from '../losses/index';
 
 /** The Laplacian metrics of one step. */
 export interface DynamicsRecord {

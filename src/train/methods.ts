@@ -20,7 +20,7 @@ import { colorJitter, randomGrayscale } from '../data/color';
 import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
 import type { Batch, BatchTransform } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
-import { magma, type MagmaOptions as MagmaLossOptions, ntXent, uniformity, vicreg } from '../losses';
+import { magma, type MagmaOptions as MagmaLossOptions, ntXent, uniformity, vicreg } from '../losses/index';
 import type { EncoderOutput, Mae } from '../nn/mae';
 import type { Masking } from '../nn/masking';
 import { type Param, ParamStore } from '../nn/params';
