@@ -84,6 +84,17 @@ describe('methods', function () {
     model.dispose();
   });
 
+  it('two-view methods accumulate micro-batches with batch-wide NT-Xent / VICReg', async () => {
+    for (const method of ['m-simclr', 'vicreg'] as const) {
+      const model = createMae(testConfig);
+      const trainer = createTrainer(model, { method, lr: 1e-3, accumulate: 2, ...small });
+      const r = await trainer.step(data.train.take(16));
+      assert.ok(Object.values(r.parts).every(Number.isFinite) && Number.isFinite(r.loss), JSON.stringify(r));
+      trainer.dispose();
+      model.dispose();
+    }
+  });
+
   it('two-view methods need uint8 batches (they augment views)', async () => {
     const model = createMae(testConfig);
     const trainer = createTrainer(model, { method: 'simclr', ...small });
