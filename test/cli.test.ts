@@ -3,7 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from '../src/cli/args';
-import { trainOptions } from '../src/cli/train';
+import { pretrainingSet, trainOptions } from '../src/cli/train';
+import { Dataset } from '../src/data/dataset';
 import { ConfigError, resolveConfig } from '../src/config';
 import { loadCheckpoint } from '../src/train/trainer';
 import { tempDir, useBackend } from './helpers';
@@ -76,6 +77,8 @@ describe('magma-lab command', function () {
     const r = cli(['train', ...common, '--epochs', '2', '--name', 'e2e']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^backend: wasm/m);
+    const config = JSON.parse(fs.readFileSync(path.join(runs, 'e2e', 'config.json'), 'utf8'));
+    assert.equal(config.model.imageSize, 28, 'the model takes the data\'s image size');
     const dir = path.join(runs, 'e2e');
     assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', 'config.json', 'metrics.jsonl', 'results.json']);
     const steps = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -96,6 +99,13 @@ describe('magma-lab command', function () {
     assert.equal(ev.status, 0, ev.stderr);
     const reevaluated = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     assert.equal(reevaluated.knn.cosine.accuracy, results.knn.cosine.accuracy, 'the same checkpoint gives the same k-NN');
+  });
+
+  it('the image size and channels follow the dataset, the widths and patch the preset', () => {
+    const r = cli(['train', ...common, '--preset', 'tiny32', '--epochs', '0.25', '--no-eval', '--name', 'sized']);
+    assert.equal(r.status, 0, r.stderr);
+    const { model } = JSON.parse(fs.readFileSync(path.join(runs, 'sized', 'config.json'), 'utf8'));
+    assert.deepEqual([model.imageSize, model.channels, model.patchSize, model.encoderWidth], [28, 1, 4, 192]);
   });
 
   it('a NaN loss stops training with exit 1, naming the step and part, and keeps the last good checkpoint', () => {
@@ -127,5 +137,21 @@ describe('magma-lab command', function () {
     const got = losses('part');
     assert.equal(got.length, 8);
     got.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) <= 1e-6, `step ${i + 1}: ${v} vs ${expected[i]}`));
+  });
+});
+
+describe('training data of the command line', () => {
+  before(() => useBackend('cpu'));
+
+  it('STL-10 pre-trains on unlabeled + train images (ConcatStorage reads across the parts)', async () => {
+    const shape: [number, number, number] = [2, 2, 1];
+    const split = (name: string, first: number, n: number, label: number) =>
+      new Dataset(name, Uint8Array.from({ length: 4 * n }, (_, i) => first + Math.floor(i / 4)), new Int32Array(n).fill(label), shape, ['a']);
+    const data = { name: 'stl10', train: split('train', 100, 2, 0), test: split('test', 200, 1, 0), unlabeled: split('unlabeled', 0, 3, -1), classNames: ['a'], source: 'test' };
+    const set = pretrainingSet(data);
+    assert.equal(set.size, 5);
+    assert.deepEqual(Array.from(set.labels), [-1, -1, -1, 0, 0]);
+    assert.deepEqual(Array.from(set.gather([4, 0, 3]).images), [101, 101, 101, 101, 0, 0, 0, 0, 100, 100, 100, 100]);
+    assert.equal(pretrainingSet({ ...data, unlabeled: undefined }), data.train);
   });
 });

@@ -10,7 +10,8 @@ import * as path from 'path';
 import { type BackendReport, describeBackend } from '../backend';
 import { check, type MaeConfig, type PresetName, presets, resolveConfig } from '../config';
 import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
-import type { BatchTransform, DatasetSplits } from '../data/dataset';
+import { type BatchTransform, Dataset, type DatasetSplits } from '../data/dataset';
+import { ConcatStorage } from '../data/storage';
 import { datasetNames, load } from '../data/load';
 import { evaluate, formatReport } from '../eval/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
@@ -28,7 +29,7 @@ export const trainOptions = {
   dataDir: { type: 'string', help: 'folder holding the dataset files (default: $MAGMA_LAB_DATA/<name>, data/<name>, system locations)' },
   trainLimit: { type: 'integer', min: 1, help: 'use only the first N training images' },
   testLimit: { type: 'integer', min: 1, help: 'use only the first N test images' },
-  preset: { type: 'string', choices: Object.keys(presets), default: 'tiny28', help: 'model size' },
+  preset: { type: 'string', choices: Object.keys(presets), default: 'tiny28', help: 'model widths, depths and patch size (image size and channels follow the dataset)' },
   maskRatio: { type: 'number', min: 0, help: 'share of patches removed (default: the preset\'s, 0.75)' },
   maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
   normPix: { type: 'boolean', help: 'normalize each target patch (default on)' },
@@ -79,8 +80,10 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
   log(describeBackend(backend));
   const data = await load(setup.dataset, { ...setup.dataOptions });
   log(`data: ${data.name} from ${data.source}: ${data.train.size} train / ${data.test.size} test images, ${data.train.shape.join('×')}`);
-  const stepsPerEpoch = data.train.numBatches(setup.batchSize);
-  check(stepsPerEpoch > 0, `batch size ${setup.batchSize} is larger than the training set (${data.train.size} images); lower --batch-size`);
+  const pretrain = pretrainingSet(data);
+  if (pretrain !== data.train) log(`self-supervised training on ${pretrain.name}: ${pretrain.size} images`);
+  const stepsPerEpoch = pretrain.numBatches(setup.batchSize);
+  check(stepsPerEpoch > 0, `batch size ${setup.batchSize} is larger than the training set (${pretrain.size} images); lower --batch-size`);
   const totalSteps = Math.max(1, Math.round(setup.epochs * stepsPerEpoch));
 
   let trainer: Trainer;
@@ -92,6 +95,10 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
     dropMetricsAfter(path.join(runDir, 'metrics.jsonl'), trainer.stepCount);
     log(`resuming ${runDir} at step ${trainer.stepCount} (epoch ${position.epoch}, batch ${position.batch})`);
   } else {
+    // The preset gives the widths, depths and patch; the image size and channels follow the data.
+    const [height, width, channels] = data.train.shape;
+    check(height === width, `${data.name} images are ${height}×${width}; the ViT needs square images`);
+    setup.model = resolveConfig({ ...setup.model, imageSize: height, channels });
     const model = createMae(setup.model, { seed: setup.seed });
     trainer = createTrainer(model, { ...setup.trainer, totalSteps, stepsPerEpoch, warmupSteps: Math.round(setup.warmupEpochs * stepsPerEpoch) });
     writeJsonAtomic(path.join(runDir, 'config.json'), { ...setup, backend: backend.description, dataSource: data.source, totalSteps, stepsPerEpoch });
@@ -100,7 +107,7 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
 
   const stopAt = Math.min(totalSteps, (args.stopAfter as number | undefined) ?? totalSteps);
   try {
-    await trainLoop(trainer, data, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
+    await trainLoop(trainer, pretrain, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
   } catch (e) {
     if (!(e instanceof NonFiniteLossError)) throw e;
     const saved = fs.existsSync(checkpointPath(runDir)) ? `the last checkpoint in ${runDir} is intact; continue from it with --resume ${runDir}` : 'no checkpoint was written yet';
@@ -116,7 +123,7 @@ export interface RunConfig {
   name: string;
   method: string;
   dataset: string;
-  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number };
+  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number; unlabeled?: boolean };
   preset: PresetName;
   model: MaeConfig;
   trainer: TrainerOptions;
@@ -144,7 +151,8 @@ function newRunConfig(a: TrainArgs): RunConfig {
     name: (a.name as string | undefined) ?? `${a.method}-${a.dataset}-${preset}-s${seed}-${stamp}`,
     method: a.method as string,
     dataset: a.dataset as string,
-    dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit })), // drops unset ones
+    // Drops unset options. STL-10's protocol pre-trains on its unlabeled images + train.
+    dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit, unlabeled: a.dataset === 'stl10' || undefined })),
     preset,
     model,
     trainer: JSON.parse(JSON.stringify({ // drops unset options
@@ -174,6 +182,16 @@ export function readRunConfig(runDir: string): RunConfig {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
 }
 
+/** The images of self-supervised training: STL-10's unlabeled + train images (its protocol), else the train split. */
+export function pretrainingSet(data: DatasetSplits): Dataset {
+  if (!data.unlabeled) return data.train;
+  const labels = new Int32Array(data.unlabeled.size + data.train.size);
+  labels.fill(-1, 0, data.unlabeled.size);
+  labels.set(data.train.labels, data.unlabeled.size);
+  return new Dataset(`${data.name}/unlabeled+train`, new ConcatStorage([data.unlabeled.storage, data.train.storage]), labels,
+    data.train.shape, data.classNames, data.train.stats);
+}
+
 /** `2` or `1,2` or `-2` → block numbers; the error says what a valid list looks like. */
 function blockList(text: string): number[] {
   const blocks = text.split(',').map((v) => Number(v.trim()));
@@ -186,7 +204,7 @@ function augmentation(kind: RunConfig['augment'], method: string): BatchTransfor
   return kind === 'crop' ? randomResizedCrop() : compose(randomResizedCrop(), horizontalFlip());
 }
 
-async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig, runDir: string,
+async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, runDir: string,
   start: { epoch: number; batch: number }, stopAt: number, totalSteps: number, stepsPerEpoch: number): Promise<void> {
   const metrics = path.join(runDir, 'metrics.jsonl');
   const bar = new ProgressBar('train');
@@ -196,7 +214,7 @@ async function trainLoop(trainer: Trainer, data: DatasetSplits, setup: RunConfig
   let recentMs = 0;
   let recentImages = 0;
   while (trainer.stepCount < stopAt) {
-    const batches = data.train.batches(setup.batchSize, { seed: setup.seed, epoch: position.epoch, skip: position.batch, transform });
+    const batches = images.batches(setup.batchSize, { seed: setup.seed, epoch: position.epoch, skip: position.batch, transform });
     for (const batch of batches) {
       if (trainer.stepCount >= stopAt) break;
       const r = await trainer.step(batch);

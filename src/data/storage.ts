@@ -85,3 +85,41 @@ export class FileStorage implements ImageStorage {
     return new FileStorage(this.path, this.offset, n, this.imageBytes);
   }
 }
+
+/** Several storages of same-size images seen as one, in order (e.g. STL-10's unlabeled + train images). */
+export class ConcatStorage implements ImageStorage {
+  readonly count: number;
+  readonly imageBytes: number;
+  readonly bytes = undefined;
+
+  constructor(readonly parts: ImageStorage[]) {
+    if (parts.length === 0) throw new RangeError('ConcatStorage needs at least one part');
+    this.imageBytes = parts[0].imageBytes;
+    if (parts.some((p) => p.imageBytes !== this.imageBytes)) throw new RangeError(`ConcatStorage parts hold images of different sizes: ${parts.map((p) => p.imageBytes).join(', ')} bytes`);
+    this.count = parts.reduce((n, p) => n + p.count, 0);
+  }
+
+  get description(): string {
+    return this.parts.map((p) => p.description).join(' + ');
+  }
+
+  read(indices: ArrayLike<number>, out: Uint8Array): void {
+    const per = this.imageBytes;
+    for (let j = 0; j < indices.length; j++) {
+      let i = indices[j];
+      let part = 0;
+      while (i >= this.parts[part].count) i -= this.parts[part++].count;
+      this.parts[part].read([i], out.subarray(j * per, (j + 1) * per));
+    }
+  }
+
+  head(n: number): ImageStorage {
+    const kept: ImageStorage[] = [];
+    for (const p of this.parts) {
+      if (n <= 0) break;
+      kept.push(p.head(Math.min(n, p.count)));
+      n -= p.count;
+    }
+    return new ConcatStorage(kept);
+  }
+}
