@@ -1,6 +1,6 @@
 /**
  * The notebook runner (scripts/run-notebooks.ts): its parts without Jupyter, then the real thing
- * (skipped when Debian's Jupyter is missing): 00-quickstart at smoke scale, and a failing notebook
+ * (skipped when Debian's Jupyter is missing): every notebook (00, 01, 02) at smoke scale, and a failing notebook
  * whose error must reach the terminal.
  */
 import { strict as assert } from 'assert';
@@ -92,27 +92,29 @@ describe('notebook runner', () => {
       }
     });
 
-    it('runs 00-quickstart at smoke scale: every code cell has output, none an error; the HTML exists', () => {
-      const out = tempDir();
-      const r = runNotebooks(['notebooks/00-quickstart.ipynb', '--scale', 'smoke', '--timeout', '600', '--out', out]);
-      assert.equal(r.status, 0, `npm run notebooks failed:\n${r.stderr}`);
-      assert.match(r.stdout, /notebooks\/00-quickstart\.ipynb: ok in \d+ s/);
-      const nb = JSON.parse(fs.readFileSync(path.join(out, '00-quickstart.ipynb'), 'utf8')) as Notebook;
-      const code = nb.cells.filter((c) => c.cell_type === 'code');
-      assert.match(source(code[0]), /const SCALE = 'smoke'/);
-      for (const cell of code.slice(1)) {
-        const outputs = cell.outputs ?? [];
-        assert.ok(outputs.length > 0, `no output from:\n${source(cell)}`);
-        for (const o of outputs) {
-          assert.notEqual(o.output_type, 'error', `error output from:\n${source(cell)}`);
-          assert.ok(!(o.output_type === 'stream' && o.name === 'stderr'), `stderr from:\n${source(cell)}\n${o.text}`);
+    for (const name of ['00-quickstart', '01-mae-reconstructions', '02-mae-vs-magma']) {
+      it(`runs ${name} at smoke scale: every code cell has output, none an error; the HTML exists`, () => {
+        const out = tempDir();
+        const r = runNotebooks([`notebooks/${name}.ipynb`, '--scale', 'smoke', '--timeout', '600', '--out', out]);
+        assert.equal(r.status, 0, `npm run notebooks failed:\n${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`notebooks/${name}\\.ipynb: ok in \\d+ s`));
+        const nb = JSON.parse(fs.readFileSync(path.join(out, `${name}.ipynb`), 'utf8')) as Notebook;
+        const code = nb.cells.filter((c) => c.cell_type === 'code');
+        assert.match(source(code[0]), /const SCALE = 'smoke'/);
+        for (const cell of code.slice(1)) {
+          const outputs = cell.outputs ?? [];
+          assert.ok(outputs.length > 0, `no output from:\n${source(cell)}`);
+          for (const o of outputs) {
+            assert.notEqual(o.output_type, 'error', `error output from:\n${source(cell)}`);
+            assert.ok(!(o.output_type === 'stream' && o.name === 'stderr'), `stderr from:\n${source(cell)}\n${o.text}`);
+          }
         }
-      }
-      const mimes = new Set(code.flatMap((c) => (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}))));
-      for (const m of ['image/png', 'application/vnd.vegalite.v5+json', 'text/html']) assert.ok(mimes.has(m), m);
-      const html = fs.readFileSync(path.join(out, '00-quickstart.html'), 'utf8');
-      assert.match(html, /<img src="data:image\/png;base64,/);
-    });
+        const mimes = new Set(code.flatMap((c) => (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}))));
+        for (const m of ['image/png', 'application/vnd.vegalite.v5+json', 'text/html']) assert.ok(mimes.has(m), m);
+        const html = fs.readFileSync(path.join(out, `${name}.html`), 'utf8');
+        assert.match(html, /<img src="data:image\/png;base64,/);
+      });
+    }
 
     it('a failing cell: exit status 1, the cell and its stderr printed, the partial notebook and HTML written', () => {
       const dir = tempDir();
