@@ -51,10 +51,13 @@ export function flat(x: unknown): number[] {
   return (x as unknown[]).flat(Infinity as 1) as number[];
 }
 
+const tempDirs: string[] = [];
+process.on('exit', () => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
 /** A temp folder removed after the process exits. */
 export function tempDir(prefix = 'magma-lab-test-'): string {
   const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  tempDirs.push(dir);
   return dir;
 }
 
