@@ -122,6 +122,8 @@ describe('show: display bundles', () => {
     const panels = await noLeak(() => show.reconstruct(model, batch, { seed: 1 }));
     const { grid, tokens } = model;
     assert.equal(panels.keep, Math.floor(tokens * 0.25));
+    const gridPanels = await noLeak(() => show.reconstruct(model, batch, { maskSampling: 'grid' }));
+    assert.deepEqual(Array.from(gridPanels.mask.subarray(0, tokens)), Array.from({ length: tokens }, (_, l) => (Math.floor(l / grid) % 2 === 0 && l % 2 === 0 ? 0 : 1)));
     for (let i = 0; i < 3; i++) {
       for (let y = 0; y < 16; y++) {
         for (let x = 0; x < 16; x++) {

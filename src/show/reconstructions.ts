@@ -7,6 +7,7 @@
  * and std, then unpatchified and de-standardized with the batch's channel statistics to pixels.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MaskSampling } from '../config';
 import type { Batch } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import type { Mae } from '../nn/mae';
@@ -20,6 +21,8 @@ import { type Raster, rgb, toRasters } from './raster';
 export interface ReconstructionOptions {
   /** Fraction of patches removed. Default: the model's `maskRatio`. */
   maskRatio?: number;
+  /** How removed patches are chosen (random, block, grid). Default: the model's `maskSampling`. */
+  maskSampling?: MaskSampling;
   /** Seed of the masks. Default 0. */
   seed?: number;
   /** Integer pixel upscaling. Default: about 96 pixels per image. */
@@ -49,8 +52,9 @@ const REMOVED_TINT = [0.55, 0.6, 0.72];
 /** Runs the masked forward pass and returns the four panels of each image (no tensor is kept). */
 export function reconstruct(model: Mae, batch: Batch, opts: Omit<ReconstructionOptions, 'scale'> = {}): ReconstructionPanels {
   const [b, h, w, c] = batch.shape;
-  const { patchSize: p, maskSampling, normPixLoss } = model.config;
-  const masking = sampleMasking(new Rng(opts.seed ?? 0), b, model.grid, opts.maskRatio ?? model.config.maskRatio, maskSampling);
+  const { patchSize: p, normPixLoss } = model.config;
+  const sampling = opts.maskSampling ?? model.config.maskSampling;
+  const masking = sampleMasking(new Rng(opts.seed ?? 0), b, model.grid, opts.maskRatio ?? model.config.maskRatio, sampling);
   const { pixels, loss } = tf.tidy(() => {
     const x = batchToTensor(batch); //                                             [B, H, W, C] standardized
     const encoded = model.forwardEncoder(x, masking);
