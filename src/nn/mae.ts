@@ -171,8 +171,7 @@ export class Mae {
   /** Evaluation features: the CLS token after the final LayerNorm of the UNMASKED images, [B, D]. */
   features(images: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      const { latent } = this.forwardEncoder(images, null);
-      return tf.reshape(tf.slice(latent, [0, 0, 0], [latent.shape[0], 1, latent.shape[2]]), [latent.shape[0], latent.shape[2]]) as tf.Tensor2D;
+      return clsToken(this.forwardEncoder(images, null).latent);
     });
   }
 
@@ -191,6 +190,18 @@ export class Mae {
         'resize the data or build the model with a matching imageSize/channels');
     }
   }
+}
+
+/** Mean of a block's output over the PATCH tokens (CLS excluded): [B, 1+N, D] → [B, D]. */
+export function meanPatchTokens(block: tf.Tensor3D): tf.Tensor2D {
+  const [b, n, d] = block.shape;
+  return tf.mean(tf.slice(block, [0, 1, 0], [b, n - 1, d]), 1) as tf.Tensor2D;
+}
+
+/** The CLS token after the final LayerNorm: [B, 1+N, D] → [B, D]. */
+export function clsToken(latent: tf.Tensor3D): tf.Tensor2D {
+  const [b, , d] = latent.shape;
+  return tf.reshape(tf.slice(latent, [0, 0, 0], [b, 1, d]), [b, d]);
 }
 
 /**

@@ -21,7 +21,7 @@ import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
 import type { Batch, BatchTransform } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import { magma, type MagmaOptions as MagmaLossOptions, ntXent, uniformity, vicreg } from '../losses/index';
-import type { EncoderOutput, Mae } from '../nn/mae';
+import { clsToken, type EncoderOutput, type Mae, meanPatchTokens } from '../nn/mae';
 import type { Masking } from '../nn/masking';
 import { type Param, ParamStore } from '../nn/params';
 import { createProjector, project, type Projector } from '../nn/projector';
@@ -99,18 +99,6 @@ export interface Method {
   batchTerms(representations: Record<string, tf.Tensor2D>, epoch: number): BatchTerms;
   /** Frees a prepared micro-batch. */
   release(p: PreparedBatch): void;
-}
-
-/** Mean of a block's output over the PATCH tokens (CLS excluded): [B, 1+N, D] → [B, D]. */
-export function meanPatchTokens(block: tf.Tensor3D): tf.Tensor2D {
-  const [b, n, d] = block.shape;
-  return tf.mean(tf.slice(block, [0, 1, 0], [b, n - 1, d]), 1) as tf.Tensor2D;
-}
-
-/** The CLS token after the final LayerNorm: [B, 1+N, D] → [B, D]. */
-export function clsToken(latent: tf.Tensor3D): tf.Tensor2D {
-  const [b, , d] = latent.shape;
-  return tf.reshape(tf.slice(latent, [0, 0, 0], [b, 1, d]), [b, d]);
 }
 
 const blockKey = (k: number) => `block${k}`;
