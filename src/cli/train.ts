@@ -16,7 +16,7 @@ import { datasetNames, load } from '../data/load';
 import { evaluate, formatReport } from '../eval/evaluate';
 import { writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
-import { methodNames } from '../train/methods';
+import { isTwoView, type MethodName, methodNames } from '../train/methods';
 import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
 import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
@@ -200,7 +200,7 @@ function blockList(text: string): number[] {
 }
 
 function augmentation(kind: RunConfig['augment'], method: string): BatchTransform | undefined {
-  if (kind === 'none' || !method.endsWith('mae')) return undefined; // two-view methods augment inside the method
+  if (kind === 'none' || isTwoView(method as MethodName)) return undefined; // two-view methods augment inside the method
   return kind === 'crop' ? randomResizedCrop() : compose(randomResizedCrop(), horizontalFlip());
 }
 

@@ -33,6 +33,16 @@ export const methodNames = ['mae', 'm-mae', 'u-mae', 'mu-mae', 'simclr', 'm-simc
 /** A method's name. */
 export type MethodName = (typeof methodNames)[number];
 
+/** Whether a method trains on two augmented views (SimCLR, VICReg and their MAGMA variants) rather than masked images. */
+export function isTwoView(name: MethodName): boolean {
+  return !name.endsWith('mae');
+}
+
+/** Whether a two-view method is contrastive (NT-Xent) rather than VICReg. */
+export function isContrastive(name: MethodName): boolean {
+  return name === 'simclr' || name === 'm-simclr';
+}
+
 /** MAGMA settings with every default filled in (block indices 0-based and non-negative). */
 export interface MagmaSettings extends MagmaLossOptions {
   /** Reference blocks k; each contributes L_MAGMA(Z_k, Z_target). */
@@ -192,7 +202,7 @@ class TwoViewMethod implements Method {
   private readonly contrastive: boolean;
 
   constructor(readonly name: MethodName, private readonly model: Mae, private readonly s: MethodSettings) {
-    this.contrastive = name === 'simclr' || name === 'm-simclr';
+    this.contrastive = isContrastive(name);
     this.magmaTerm = new MagmaTerm(s.magma, name.startsWith('m-'));
     this.dynamicsKey = this.magmaTerm.keys[0];
     this.batchKeys = ['z1', 'z2', ...(this.magmaTerm.enabled ? this.magmaTerm.keys : [])];
@@ -254,5 +264,5 @@ class TwoViewMethod implements Method {
 
 /** Binds a method to a model. `s` is as {@link resolveTrainerOptions} resolves and checks it. */
 export function createMethod(model: Mae, s: MethodSettings): Method {
-  return s.method.endsWith('mae') ? new MaeMethod(s.method, model, s) : new TwoViewMethod(s.method, model, s);
+  return isTwoView(s.method) ? new TwoViewMethod(s.method, model, s) : new MaeMethod(s.method, model, s);
 }

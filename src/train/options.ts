@@ -3,7 +3,7 @@
  * saved in checkpoints and run folders.
  */
 import { check } from '../config';
-import { type MagmaSettings, type MethodName, type MethodSettings, methodNames } from './methods';
+import { isContrastive, type MagmaSettings, type MethodName, type MethodSettings, methodNames } from './methods';
 import { type LambdaSchedule, parseSchedule, schedules } from './schedules';
 
 /** Options of {@link createTrainer}. All have defaults except where noted. */
@@ -82,7 +82,7 @@ export function resolveTrainerOptions(o: TrainerOptions, depth: number): Resolve
     reference: (m.reference ?? [-2]).map(block), target: block(m.target ?? -1), schedule,
     rbfScale: m.rbfScale ?? 1, scaleDistance: m.scaleDistance ?? false, ...(m.fixedGamma !== undefined ? { fixedGamma: m.fixedGamma } : {}),
   };
-  const contrastive = method === 'simclr' || method === 'm-simclr';
+  const contrastive = isContrastive(method);
   const r: ResolvedTrainerOptions = {
     method, seed: o.seed ?? 0, totalSteps: o.totalSteps, warmupSteps: o.warmupSteps ?? 0,
     baseLr: o.baseLr ?? 1.5e-4, lr: o.lr, minLr: o.minLr ?? 0, weightDecay: o.weightDecay ?? 0.05,
