@@ -175,6 +175,8 @@ describe('show: display bundles', () => {
     const metrics = new Set(spec.data.values.map((v) => v.metric));
     for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ (graph bandwidth)', 'λ₂ of the Laplacian', '‖W − W_prev‖F']) assert.ok(metrics.has(m), m);
     assert.deepEqual([...new Set(spec.data.values.map((v) => v.run))], ['mae', 'm-mae']);
+    const color = (spec as { spec: { encoding: { color: { sort?: string[] } } } }).spec.encoding.color;
+    assert.deepEqual(color.sort, ['mae', 'm-mae'], 'legend in the order the runs were given, not alphabetical');
     const { width, height, rgba } = await decodePng(b);
     assert.deepEqual(b.metadata?.[show.MIME.png], { width: width / 2, height: height / 2 });
     assertNotBlank(rgba);
@@ -255,6 +257,8 @@ describe('show: display bundles', () => {
     assert.match(text, /knn\s+81\.25\s+86\.50\s+-5\.25/);
     assert.match(text, /probe\s+80\.00\s+–\s+–/);
     assert.match(text, /linear\s+–\s+88\.00\s+–/);
+    const whole = show.compare({ knn: 81.25 }, { knn: 86 }, { digits: 2 }).data[show.MIME.text] as string;
+    assert.match(whole, /knn\s+81\.25\s+86\.00\s+-4\.75/, 'a whole paper number gets the same decimals as ours');
     const nested = show.table({ knn: { k: 10, cosine: { accuracy: 0.8 } } });
     assert.match(nested.data[show.MIME.text] as string, /knn\.cosine\.accuracy\s+0\.8000/);
   });

@@ -107,7 +107,8 @@ export async function curves(history: StepRecord[] | Record<string, StepRecord[]
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { labelExpr: Y_LABEL } },
-        color: { field: 'run', type: 'nominal', title: 'run', legend: runCount > 1 ? {} : null },
+        // Legend and colors in the order the runs were given, not alphabetical.
+        color: { field: 'run', type: 'nominal', title: 'run', sort: Object.keys(runs), legend: runCount > 1 ? {} : null },
       },
     },
     resolve: { scale: { y: 'independent' } },

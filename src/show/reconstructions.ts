@@ -111,6 +111,6 @@ export function reconstructions(model: Mae, batch: Batch, opts: ReconstructionOp
       scale: opts.scale ?? defaultScale(h),
     },
     `MAE reconstructions of ${n} images: ${pct} of the patches removed (${panels.keep} of ${model.tokens} visible, ` +
-      `${model.config.maskSampling} masks, seed ${opts.seed ?? 0}); loss on the removed patches ${panels.loss.toFixed(4)}`,
+      `${opts.maskSampling ?? model.config.maskSampling} masks, seed ${opts.seed ?? 0}); loss on the removed patches ${panels.loss.toFixed(4)}`,
   );
 }

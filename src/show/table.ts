@@ -13,6 +13,11 @@ export interface TableOptions {
   digits?: number;
   /** Column order. Default: the order in which the rows first name them. */
   columns?: string[];
+  /**
+   * Columns whose numbers all get `digits` decimals, whole ones too (e.g. a paper's 85 beside our
+   * 84.73). Default: the columns holding at least one fraction.
+   */
+  fixedColumns?: string[];
   /** A caption above the table. */
   caption?: string;
 }
@@ -48,7 +53,7 @@ export function table(rows: Row[] | Row, opts: TableOptions = {}): DisplayBundle
   const list = Array.isArray(rows) ? rows : keyValueRows(rows);
   const columns = opts.columns ?? [...new Set(list.flatMap((r) => Object.keys(r)))];
   const digits = opts.digits ?? 4;
-  const decimals = columns.map((c) => list.some((r) => typeof r[c] === 'number' && !Number.isInteger(r[c])));
+  const decimals = columns.map((c) => opts.fixedColumns?.includes(c) || list.some((r) => typeof r[c] === 'number' && !Number.isInteger(r[c])));
   const cells = list.map((r) => columns.map((c, i) => formatCell(r[c], digits, decimals[i])));
   const numeric = columns.map((c) => list.every((r) => typeof r[c] === 'number' || r[c] === undefined || r[c] === null));
   const caption = opts.caption ? [opts.caption] : [];
@@ -97,5 +102,7 @@ export function compare(ours: Record<string, number | undefined>, paper: Record<
     const [a, b] = [ours[m], paper[m]];
     return { metric: m, [oursName]: a, [paperName]: b, [difference]: a !== undefined && b !== undefined ? a - b : undefined };
   });
-  return table(rows, { ...tableOpts, columns: ['metric', oursName, paperName, difference] });
+  const numbers = [oursName, paperName, difference];
+  const fractions = rows.some((r) => numbers.some((c) => typeof r[c] === 'number' && !Number.isInteger(r[c])));
+  return table(rows, { ...tableOpts, columns: ['metric', ...numbers], fixedColumns: fractions ? numbers : [] });
 }
