@@ -1,30 +1,52 @@
 /**
- * `npm run bench`: training-step speed and memory of the tiny32 MAE (the model of
- * ../shared/research/BACKEND.md) at batch 64, and at batch 256 as 4 accumulated micro-batches of 64
- * (the wasm heap cannot hold batch 256 at once). Prints one JSON object.
+ * `npm run bench [-- options]`: speed and memory of one training step of the tiny32 M-MAE (the
+ * model of ../shared/research/BACKEND.md: MAE + MAGMA between blocks 2 and 3) at batch 64, and at
+ * batch 256 as 4 exactly accumulated micro-batches of 64 (the wasm heap cannot hold 256 at once);
+ * then evaluation speed. With `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py,
+ * Debian's python3-torch on OpenBLAS, all cores) takes turns with TF.js, round by round, after a
+ * check that both compute the same loss for the same weights, images and masks.
  *
- * Options: --steps N (timed steps per case, default 8), --warmup N (default 2), --cases 64,256.
+ * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
+ * --warmup N (default 2), --cases 64,256, --eval-images N (default 70000; 0 skips evaluation),
+ * --out DIR (default bench/results; the JSON goes to DIR/<date>.json).
+ * Prints one summary line per case and the JSON.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { useBestBackend } from '../src/backend';
+import { describeBackend, useBestBackend } from '../src/backend';
 import { presets } from '../src/config';
+import { writeFileAtomic } from '../src/io';
 import { createMae } from '../src/nn/mae';
-import { createTrainer } from '../src/train/trainer';
+import { Rng } from '../src/random';
+import { createTrainer, type Trainer } from '../src/train/trainer';
+import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
 import { maeStepFlops } from './flops';
+import { measurePeak, type MachinePeak } from './peak';
+import { ensurePytorch, TorchStep, type SameModelCheck, type TorchInfo, type TorchStepConfig } from './torch';
 
-interface CaseResult {
-  preset: string;
-  batch: number;
-  accumulate: number;
+const CONFIG = presets.tiny32;
+/** M-MAE with the library's defaults: reference block −2, target −1, λ 1. */
+const MAGMA = { referenceBlocks: [CONFIG.encoderDepth - 2], targetBlock: CONFIG.encoderDepth - 1, lambda: 1 };
+
+interface Timing {
   msMin: number;
   msMedian: number;
-  imagesPerSecond: number;
-  gflopPerStep: number;
   gflopPerSecond: number;
-  numTensorsFirst: number;
-  numTensorsLast: number;
-  wasmHeapMB: number | null;
-  rssMB: number;
+  /** Share of the measured all-core FP32 peak, %. */
+  peakShare: number | null;
+}
+
+interface CaseResult {
+  batch: number;
+  /** TF.js micro-batches per step (PyTorch runs the whole batch at once). */
+  accumulate: number;
+  gflopPerStep: number;
+  tfjs: Timing & { imagesPerSecond: number; numTensorsFirst: number; numTensorsLast: number; wasmHeapMB: number | null; rssMB: number };
+  torch?: Timing;
+  /** tfjs median / torch median. */
+  ratio?: number;
 }
 
 function option(name: string, fallback: string): string {
@@ -32,56 +54,160 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
 function wasmHeapMB(): number | null {
   const backend = tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } };
   return backend.wasm ? Math.round(backend.wasm.HEAPU8.length / 1e6) : null;
 }
 
-async function runCase(batch: number, accumulate: number, steps: number, warmup: number): Promise<CaseResult> {
-  const config = presets.tiny32;
-  const model = createMae(config, { seed: 0 });
-  const trainer = createTrainer(model, { seed: 0, lr: 1.5e-4, accumulate });
-  const images = tf.randomNormal([batch, config.imageSize, config.imageSize, config.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const times: number[] = [];
-  let numTensorsFirst = 0;
+function timing(ms: number[], flops: number, peak: MachinePeak | null): Timing {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  const gflopPerSecond = flops / 1e9 / (median / 1000);
+  return {
+    msMin: round1(sorted[0]), msMedian: round1(median), gflopPerSecond: round1(gflopPerSecond),
+    peakShare: peak ? round1((100 * gflopPerSecond) / peak.allCores) : null,
+  };
+}
+
+/** `steps` timed TF.js steps (after `warmup` untimed ones), ms each. */
+async function timeTfjs(trainer: Trainer, images: tf.Tensor4D, steps: number, warmup: number): Promise<number[]> {
+  const ms: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const r = await trainer.step(images);
-    if (i === 0) numTensorsFirst = tf.memory().numTensors;
-    if (i >= warmup) times.push(r.ms);
+    if (i >= warmup) ms.push(r.ms);
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  const flops = maeStepFlops(config, batch);
+  return ms;
+}
+
+/** Random images [B, H, W, C] from a seeded Rng (never tf's own random ops). */
+function randomImages(batch: number): tf.Tensor4D {
+  const rng = new Rng(7);
+  const { imageSize: s, channels: c } = CONFIG;
+  return tf.tensor4d(Float32Array.from({ length: batch * s * s * c }, () => rng.normal()), [batch, s, s, c]);
+}
+
+async function runCase(batch: number, rounds: number, steps: number, warmup: number, torch: TorchStep | null, peak: MachinePeak | null): Promise<CaseResult> {
+  const accumulate = Math.max(1, batch / 64);
+  const model = createMae(CONFIG, { seed: 0 });
+  const trainer = createTrainer(model, {
+    method: 'm-mae', seed: 0, lr: 1.5e-4, accumulate,
+    magma: { reference: MAGMA.referenceBlocks, target: MAGMA.targetBlock, schedule: `constant:${MAGMA.lambda}` },
+  });
+  const images = randomImages(batch);
+  const tfjsMs: number[] = [];
+  const torchMs: number[] = [];
+  let numTensorsFirst = 0;
+  for (let r = 0; r < rounds; r++) {
+    tfjsMs.push(...(await timeTfjs(trainer, images, steps, r === 0 ? warmup : 0)));
+    if (r === 0) numTensorsFirst = tf.memory().numTensors;
+    if (torch) torchMs.push(...(await torch.time(batch, steps, r === 0 ? warmup : 0)));
+    log(`  round ${r + 1}/${rounds}: tfjs ${tfjsMs.slice(-steps).map(Math.round).join(' ')} ms` +
+      (torch ? `; torch ${torchMs.slice(-steps).map(Math.round).join(' ')} ms` : ''));
+  }
+  const flops = maeStepFlops(CONFIG, batch);
+  const tfjs = timing(tfjsMs, flops, peak);
   const result: CaseResult = {
-    preset: 'tiny32', batch, accumulate,
-    msMin: round(sorted[0]), msMedian: round(median),
-    imagesPerSecond: round((1000 * batch) / median),
-    gflopPerStep: round(flops / 1e9), gflopPerSecond: round(flops / 1e9 / (median / 1000)),
-    numTensorsFirst, numTensorsLast: tf.memory().numTensors,
-    wasmHeapMB: wasmHeapMB(), rssMB: Math.round(process.memoryUsage().rss / 1e6),
+    batch, accumulate, gflopPerStep: round1(flops / 1e9),
+    tfjs: {
+      ...tfjs, imagesPerSecond: round1((1000 * batch) / tfjs.msMedian),
+      numTensorsFirst, numTensorsLast: tf.memory().numTensors, wasmHeapMB: wasmHeapMB(), rssMB: Math.round(process.memoryUsage().rss / 1e6),
+    },
   };
+  if (torch) {
+    result.torch = timing(torchMs, flops, peak);
+    result.ratio = Math.round((100 * tfjs.msMedian) / result.torch.msMedian) / 100;
+  }
   images.dispose();
   trainer.dispose();
   model.dispose();
   return result;
 }
 
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
+/** Starts PyTorch and checks it computes magma-lab's loss; null (with the reason logged) when unavailable. */
+async function startTorch(threads: number): Promise<{ torch: TorchStep; info: TorchInfo; check: SameModelCheck } | null> {
+  const problem = ensurePytorch(log);
+  if (problem) {
+    log(`PyTorch: not available (${problem}); reporting TF.js alone`);
+    return null;
+  }
+  const config: TorchStepConfig = { model: CONFIG, threads, ...MAGMA };
+  const torch = new TorchStep(config);
+  const info = await torch.info();
+  const openblas = info.blas.some((lib) => lib.includes('openblas'));
+  log(`PyTorch ${info.torch}, ${info.threads} threads, BLAS: ${info.blas.join(', ') || 'none found'}` +
+    (openblas ? ' (OpenBLAS)' : ' — NOT OpenBLAS: install libopenblas0-openmp, or the torch numbers are ~20× slow'));
+  const model = createMae(CONFIG, { seed: 0 });
+  const images = randomImages(16);
+  const check = await torch.checkSameModel(model, images, model.randomMasking(new Rng(3), 16), config);
+  images.dispose();
+  model.dispose();
+  log(`same model: loss tfjs ${check.tfjs.loss.toPrecision(7)} / torch ${check.torch.loss.toPrecision(7)}, ` +
+    `gradient norm ${check.tfjs.gradNorm.toPrecision(6)} / ${check.torch.gradNorm.toPrecision(6)} (largest relative difference ${check.maxRelativeDifference.toExponential(1)})`);
+  if (check.maxRelativeDifference > 1e-3) throw new Error('PyTorch and TF.js disagree on the loss of the same weights: the comparison would not be of the same model');
+  if (info.parameters !== createParameterCount()) throw new Error(`PyTorch model has ${info.parameters} parameters, magma-lab's ${createParameterCount()}`);
+  return { torch, info, check };
+}
+
+function createParameterCount(): number {
+  const model = createMae(CONFIG, { seed: 0 });
+  const n = model.parameterCount;
+  model.dispose();
+  return n;
 }
 
 async function main(): Promise<void> {
   const backend = await useBestBackend();
-  const steps = Number(option('steps', '8'));
+  log(describeBackend(backend));
+  const vsPytorch = process.argv.includes('--vs-pytorch');
+  const rounds = Number(option('rounds', '5'));
+  const steps = Number(option('steps', '3'));
   const warmup = Number(option('warmup', '2'));
   const cases = option('cases', '64,256').split(',').map(Number);
+  const evalImages = Number(option('eval-images', '70000'));
+  const outDir = option('out', path.join(__dirname, 'results'));
+
+  const peak = measurePeak(log);
+  if (peak) log(`machine FP32 peak (measured): ${peak.oneCore} GFLOP/s on 1 core, ${peak.allCores} on ${peak.cores}`);
+  const torch = vsPytorch ? await startTorch(os.cpus().length) : null;
   const results: CaseResult[] = [];
-  for (const batch of cases) {
-    process.stderr.write(`bench: tiny32, batch ${batch}…\n`);
-    results.push(await runCase(batch, Math.max(1, batch / 64), steps, warmup));
+  try {
+    for (const batch of cases) {
+      log(`tiny32 M-MAE, batch ${batch}${batch > 64 ? ` (TF.js: ${batch / 64} accumulated micro-batches of 64)` : ''}:`);
+      results.push(await runCase(batch, rounds, steps, warmup, torch?.torch ?? null, peak));
+    }
+  } finally {
+    torch?.torch.close();
   }
-  const out = { date: new Date().toISOString(), backend: backend.description, tfjs: tf.version.tfjs, node: process.version, steps, warmup, results };
+  let evaluation: EvalSpeed | null = null;
+  if (evalImages > 0) {
+    log(`evaluation: features of ${evalImages} images (tiny28), k-NN…`);
+    evaluation = await measureEvalSpeed(evalImages, log);
+  }
+
+  const out = {
+    date: new Date().toISOString(), backend: backend.description, tfjs: tf.version.tfjs, node: process.version,
+    cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverage: os.loadavg().map(round1),
+    model: 'tiny32 M-MAE (MAGMA reference block 2, target 3, λ 1)', rounds, steps, warmup,
+    peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, evaluation,
+  };
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
+  writeFileAtomic(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out, null, 2));
+  for (const r of results) {
+    const t = r.tfjs;
+    console.log(`batch ${r.batch}: ` + (r.torch ? `tfjs_ms / torch_ms = ${t.msMedian} / ${r.torch.msMedian} = ${r.ratio}` : `tfjs ${t.msMedian} ms`) +
+      ` (medians; GFLOP/s tfjs ${t.gflopPerSecond}${r.torch ? `, torch ${r.torch.gflopPerSecond}` : ''}` +
+      (peak ? ` of a ${peak.allCores} GFLOP/s peak` : '') + ')');
+  }
+  if (evaluation) {
+    console.log(`evaluation: features ${evaluation.featureImages} images ${evaluation.featureSeconds.toFixed(1)} s ` +
+      `(${evaluation.featureImagesPerSecond.toFixed(0)} img/s); k-NN ${evaluation.knnTest}×${evaluation.knnTrain} ${evaluation.knnSeconds.toFixed(1)} s`);
+  }
+  log(`written ${path.relative(process.cwd(), file)}`);
 }
 
 main().catch((e) => {
