@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { createMae } from '../src/nn/mae';
-import { gatherRows, linear } from '../src/nn/layers';
+import { batchMatMul, gatherRows, linear } from '../src/nn/layers';
 import { fromShuffle, sampleMasking, visibleIndices } from '../src/nn/masking';
 import { patchify, sinCosPositionalEmbedding, unpatchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
@@ -111,6 +111,21 @@ describe('custom gradients (finite differences)', () => {
         const reference = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.matMul(tf.reshape(xx, [6, 5]), ww), b), tf.reshape(r, [6, 4]))) as tf.Scalar)([x, w]);
         assert.ok(maxRelativeDiff(dx.dataSync(), reference[0].dataSync()) < 1e-6);
         assert.ok(maxRelativeDiff(dw.dataSync(), reference[1].dataSync()) < 1e-6);
+      });
+
+      it('batchMatMul: product and gradients match tf.matMul and finite differences', () => {
+        const a = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 7);
+        const b = tf.randomNormal([3, 5, 2], 0, 1, 'float32', 8);
+        const r = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 9);
+        const f = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchMatMul(aa as tf.Tensor3D, bb as tf.Tensor3D), r)) as tf.Scalar;
+        const reference = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(tf.matMul(aa as tf.Tensor3D, bb as tf.Tensor3D), r)) as tf.Scalar;
+        assertClose(batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D).dataSync(), tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D).dataSync(), 1e-5, 1e-6, 'product');
+        const [da, db] = tf.grads(f)([a, b]);
+        const [ra, rb] = tf.grads(reference)([a, b]);
+        assertClose(da.dataSync(), ra.dataSync(), 1e-5, 1e-6, 'dA vs autograd of matMul');
+        assertClose(db.dataSync(), rb.dataSync(), 1e-5, 1e-6, 'dB vs autograd of matMul');
+        assertClose(Array.from(da.dataSync()).filter((_, i) => [0, 13, 59].includes(i)), finiteDifference((t) => f(t, b), a, [0, 13, 59]), 2e-3, 2e-3, 'dA');
+        assertClose(Array.from(db.dataSync()).filter((_, i) => [0, 11, 29].includes(i)), finiteDifference((t) => f(a, t), b, [0, 11, 29]), 2e-3, 2e-3, 'dB');
       });
 
       it('gatherRows: gradient of a partial and of a full permutation matches finite differences', () => {

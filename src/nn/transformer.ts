@@ -2,7 +2,7 @@
  * The pre-norm Transformer block of ViT/MAE: x + Attn(LN(x)), then x + MLP(LN(x)).
  */
 import * as tf from '@tensorflow/tfjs';
-import { gelu, layerNorm, linear } from './layers';
+import { batchMatMul, gelu, layerNorm, linear } from './layers';
 import type { LinearParams, NormParams, ParamStore } from './params';
 
 /** Parameters of one block. */
@@ -47,9 +47,9 @@ export function attention(x: tf.Tensor3D, p: BlockParams, keepProbs = false): At
   // [B, N, 3D] → [B, N, 3H, hd] → [B, 3H, N, hd]: only 4-D transposes (5-D ones are slow on wasm).
   const qkv = tf.transpose(tf.reshape(linear(x, p.qkv), [batch, n, 3 * heads, headDim]), [0, 2, 1, 3]);
   const [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [batch * heads, n, headDim]) as tf.Tensor3D);
-  const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(headDim)), k, false, true); // [B·H, N, N]
-  const probs = tf.softmax(scores); //                                            rows sum to 1
-  const mixed = tf.matMul(probs, v); //                                           [B·H, N, hd]
+  const scores = batchMatMul(tf.mul(q, 1 / Math.sqrt(headDim)), tf.transpose(k, [0, 2, 1])); // [B·H, N, N]
+  const probs = tf.softmax(scores); //                                                          rows sum to 1
+  const mixed = batchMatMul(probs, v); //                                                       [B·H, N, hd]
   const merged = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, n, headDim]), [0, 2, 1, 3]), [batch, n, width]);
   return {
     out: linear(merged as tf.Tensor3D, p.proj),
