@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { createMae } from '../src/nn/mae';
-import { batchMatMul, gatherRows, linear } from '../src/nn/layers';
+import { batchMatMul, gatherRows, gelu, layerNorm, linear } from '../src/nn/layers';
 import { fromShuffle, sampleMasking, visibleIndices } from '../src/nn/masking';
 import { patchify, sinCosPositionalEmbedding, unpatchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
@@ -126,6 +126,35 @@ describe('custom gradients (finite differences)', () => {
         assertClose(db.dataSync(), rb.dataSync(), 1e-5, 1e-6, 'dB vs autograd of matMul');
         assertClose(Array.from(da.dataSync()).filter((_, i) => [0, 13, 59].includes(i)), finiteDifference((t) => f(t, b), a, [0, 13, 59]), 2e-3, 2e-3, 'dA');
         assertClose(Array.from(db.dataSync()).filter((_, i) => [0, 11, 29].includes(i)), finiteDifference((t) => f(a, t), b, [0, 11, 29]), 2e-3, 2e-3, 'dB');
+      });
+
+      it('layerNorm: value and gradients match autograd of the moments formula and finite differences', () => {
+        const x = tf.randomNormal([2, 3, 8], 0, 2, 'float32', 10);
+        const w = tf.randomNormal([8], 1, 0.5, 'float32', 11);
+        const b = tf.randomNormal([8], 0, 0.5, 'float32', 12);
+        const r = tf.randomNormal([2, 3, 8], 0, 1, 'float32', 13);
+        const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(layerNorm(xx, { weight: ww as tf.Variable, bias: bb as tf.Variable }, 1e-6), r)) as tf.Scalar;
+        const reference = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+          const { mean, variance } = tf.moments(xx, -1, true);
+          return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-6))), ww), bb), r)) as tf.Scalar;
+        };
+        assertClose([f(x, w, b).dataSync()[0]], [reference(x, w, b).dataSync()[0]], 1e-5, 1e-5, 'value');
+        const ours = tf.grads(f)([x, w, b]);
+        const expected = tf.grads(reference)([x, w, b]);
+        ['dx', 'dγ', 'dβ'].forEach((name, i) => assertClose(ours[i].dataSync(), expected[i].dataSync(), 1e-4, 1e-5, `${name} vs autograd`));
+        const fd = centralDifferences((t) => f(t, w, b), x, 1e-3, [0, 5, 17, 40]);
+        assertClose(Array.from(ours[0].dataSync()).filter((_, i) => [0, 5, 17, 40].includes(i)), fd, 1e-2, 5e-3, 'dx vs finite differences');
+      });
+
+      it('gelu: value and gradient match autograd of x·Φ(x) and finite differences', () => {
+        const x = tf.randomNormal([4, 6], 0, 2, 'float32', 14);
+        const r = tf.randomNormal([4, 6], 0, 1, 'float32', 15);
+        const f = (t: tf.Tensor) => tf.sum(tf.mul(gelu(t), r)) as tf.Scalar;
+        const reference = (t: tf.Tensor) => tf.sum(tf.mul(tf.mul(tf.mul(t, 0.5), tf.add(tf.erf(tf.mul(t, Math.SQRT1_2)), 1)), r)) as tf.Scalar;
+        assertClose(gelu(x).dataSync(), tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)).dataSync(), 1e-6, 1e-7, 'value');
+        const g = tf.grad(f)(x);
+        assertClose(g.dataSync(), tf.grad(reference)(x).dataSync(), 1e-5, 1e-6, 'vs autograd');
+        assertClose(Array.from(g.dataSync()).filter((_, i) => [0, 7, 23].includes(i)), centralDifferences(f, x, 1e-3, [0, 7, 23]), 1e-2, 5e-3, 'vs finite differences');
       });
 
       it('gatherRows: gradient of a partial and of a full permutation matches finite differences', () => {

@@ -3,8 +3,8 @@
  * - wasm runs a matMul in XNNPACK only when it is 2-D with no transpose flag; autograd's matMul
  *   gradient uses transpose flags (a 10× slower scalar loop), so `linear` has a custom gradient
  *   that transposes explicitly;
- * - `tf.gather` has no gradient kernel on wasm (UnsortedSegmentSum is missing), so `gatherRows`
- *   back-propagates with a second gather through the inverse index;
+ * - `tf.gather` has no gradient kernel on wasm (UnsortedSegmentSum is missing) and its forward
+ *   kernel is slow, so `gatherRows` copies rows in JS and back-propagates through the inverse index;
  * - `tf.tile`'s gradient loops over every repeat, so tokens are broadcast with an add instead;
  * - a matMul with a batch dimension (attention's B·H small products) also takes the scalar loop,
  *   so on wasm `batchMatMul` writes it as a depthwise convolution, which XNNPACK runs.
@@ -12,6 +12,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LinearParams, NormParams } from './params';
+
+/**
+ * Σ over the rows of [n, d] → [d], as the product 1ₙᵀ X: one XNNPACK matMul on wasm, where a sum
+ * over the first axis transposes the whole tensor first.
+ */
+function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
+}
 
 /** y = x W + b on 2-D x, with a gradient made of plain (XNNPACK-friendly) matMuls. */
 const linear2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -22,7 +30,7 @@ const linear2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => [
       tf.matMul(dy as tf.Tensor2D, tf.transpose(ws) as tf.Tensor2D), // dx = dy Wᵀ   [n, in]
       tf.matMul(tf.transpose(xs) as tf.Tensor2D, dy as tf.Tensor2D), // dW = xᵀ dy   [in, out]
-      tf.sum(dy, 0), //                                                 db = Σ_n dy  [out]
+      columnSums(dy as tf.Tensor2D), //                                 db = Σ_n dy  [out]
     ],
   };
 });
@@ -69,35 +77,97 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return (tf.getBackend() === 'wasm' ? depthwiseProductWithGrad(a, b) : tf.matMul(a, b)) as tf.Tensor3D;
 }
 
+/**
+ * LayerNorm of the rows of [n, d], with the closed-form gradient (a handful of kernels where
+ * autograd of tf.moments emits dozens): with x̂ = (x − μ)·r, r = 1/√(σ² + ε) and ĝ = dy·γ,
+ * dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dγ = Σₙ dy·x̂, dβ = Σₙ dy.
+ */
+function layerNorm2d(eps: number) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, weight, bias, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const { mean, variance } = tf.moments(x, -1, true); //          [n, 1]
+    const rstd = tf.rsqrt(tf.add(variance, eps)); //               [n, 1]
+    const normalized = tf.mul(tf.sub(x, mean), rstd); //           [n, d] x̂
+    save([normalized, rstd, weight]);
+    return {
+      value: tf.add(tf.mul(normalized, weight), bias),
+      gradFunc: (dy: tf.Tensor, [xhat, r, w]: tf.Tensor[]) => {
+        const g = tf.mul(dy, w); //                                  ĝ
+        const centered = tf.sub(g, tf.mean(g, -1, true));
+        const dx = tf.mul(tf.sub(centered, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true))), r);
+        return [dx, columnSums(tf.mul(dy, xhat) as tf.Tensor2D), columnSums(dy as tf.Tensor2D)];
+      },
+    };
+  });
+}
+const layerNorms = new Map<number, ReturnType<typeof layerNorm2d>>();
+
 /** LayerNorm over the last axis (biased variance, as torch). */
 export function layerNorm<T extends tf.Tensor>(x: T, p: NormParams, eps: number): T {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), p.weight), p.bias) as T;
+  if (!layerNorms.has(eps)) layerNorms.set(eps, layerNorm2d(eps));
+  const shape = x.shape as number[];
+  const y = layerNorms.get(eps)!(tf.reshape(x, [-1, shape[shape.length - 1]]), p.weight, p.bias);
+  return tf.reshape(y, shape) as T;
 }
 
-/** Exact GELU, x·Φ(x) with erf, as torch's nn.GELU(). */
-export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
-}
+/**
+ * Exact GELU, x·Φ(x) with erf, as torch's nn.GELU(); its gradient Φ(x) + x·φ(x) reuses Φ from
+ * the forward pass.
+ */
+export const gelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5); // Φ(x)
+  save([x, cdf]);
+  return {
+    value: tf.mul(x, cdf),
+    gradFunc: (dy: tf.Tensor, [xs, phi]: tf.Tensor[]) => {
+      const density = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI)); // φ(x)
+      return tf.mul(dy, tf.add(phi, tf.mul(xs, density)));
+    },
+  };
+}) as <T extends tf.Tensor>(x: T) => T;
 
 /** A [1, 1, D] token repeated to [B, n, D] by broadcasting (its gradient is one sum). */
 export function broadcastToken(token: tf.Tensor, batch: number, n: number): tf.Tensor3D {
   return tf.add(tf.zeros([batch, n, token.shape[token.shape.length - 1]]), token) as tf.Tensor3D;
 }
 
+/** Backends that keep tensors in main memory: copying rows in JS beats their gather kernels. */
+const HOST_MEMORY_BACKENDS = new Set(['wasm', 'cpu']);
+
+/**
+ * out[r] = source row `rows[r]` of a [R, D] tensor, or zeros where `rows[r]` is −1. On wasm and
+ * cpu the rows are copied in JS (wasm's GatherV2 runs ~50× slower than a memory copy); elsewhere
+ * by tf.gather from the source with a zero row appended.
+ */
+function pickRows(source: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [count, d] = source.shape;
+  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) {
+    const index = tf.tensor1d(rows.map((r) => (r < 0 ? count : r)), 'int32');
+    const out = tf.gather(tf.concat([source, tf.zeros([1, d])], 0), index) as tf.Tensor2D;
+    index.dispose();
+    return out;
+  }
+  const values = source.dataSync() as Float32Array;
+  const out = new Float32Array(rows.length * d);
+  for (let r = 0; r < rows.length; r++) if (rows[r] >= 0) out.set(values.subarray(rows[r] * d, (rows[r] + 1) * d), r * d);
+  return tf.tensor2d(out, [rows.length, d]);
+}
+
 /**
  * Picks rows of a [B, N, D] tensor per sample: out[b, i] = x[b, index[b·M + i]], for an index
  * [B·M] of distinct positions in 0..N-1 within each sample (a permutation, or the kept part of
- * one). The gradient scatters back with another gather: rows that were not picked get zero.
+ * one). The gradient scatters back by picking again through the inverse map: rows that were
+ * not picked get zero.
  */
 export function gatherRows(x: tf.Tensor3D, index: Int32Array): tf.Tensor3D {
   const [batch, n, d] = x.shape;
   const m = index.length / batch;
   if (!Number.isInteger(m)) throw new Error(`gatherRows: index length ${index.length} is not a multiple of batch ${batch}`);
   // Flat row numbers into [B·N, D], and the inverse map: for each of the B·N source rows, the
-  // output row it went to, or B·M (a zero row appended to dy) when it was not picked.
+  // output row it went to, or −1 when it was not picked.
   const forward = new Int32Array(batch * m);
-  const inverse = new Int32Array(batch * n).fill(batch * m);
+  const inverse = new Int32Array(batch * n).fill(-1);
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < m; i++) {
       const src = b * n + index[b * m + i];
@@ -107,15 +177,9 @@ export function gatherRows(x: tf.Tensor3D, index: Int32Array): tf.Tensor3D {
   }
   const pick = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args[0] as tf.Tensor;
-    const rows = tf.tensor1d(forward, 'int32');
-    const value = tf.reshape(tf.gather(tf.reshape(xs, [batch * n, d]), rows), [batch, m, d]);
-    rows.dispose();
     return {
-      value,
-      gradFunc: (dy: tf.Tensor) => {
-        const padded = tf.concat([tf.reshape(dy, [batch * m, d]), tf.zeros([1, d])], 0); // [B·M + 1, D]
-        return tf.reshape(tf.gather(padded, tf.tensor1d(inverse, 'int32')), [batch, n, d]);
-      },
+      value: tf.reshape(pickRows(tf.reshape(xs, [batch * n, d]), forward), [batch, m, d]),
+      gradFunc: (dy: tf.Tensor) => tf.reshape(pickRows(tf.reshape(dy, [batch * m, d]), inverse), [batch, n, d]),
     };
   });
   return pick(x) as tf.Tensor3D;
