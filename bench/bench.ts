@@ -2,9 +2,10 @@
  * `npm run bench [-- options]`: speed and memory of one training step of the tiny32 M-MAE (the
  * model of ../shared/research/BACKEND.md: MAE + MAGMA between blocks 2 and 3) at batch 64, and at
  * batch 256 as 4 exactly accumulated micro-batches of 64 (the wasm heap cannot hold 256 at once);
- * then evaluation speed. With `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py,
- * Debian's python3-torch on OpenBLAS, all cores) takes turns with TF.js, round by round, after a
- * check that both compute the same loss for the same weights, images and masks.
+ * the linear layers' matrix products of one step alone; then evaluation speed. With
+ * `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py, Debian's python3-torch on
+ * OpenBLAS, all cores) takes turns with TF.js, round by round, after a check that both compute the
+ * same loss for the same weights, images and masks.
  *
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
  * --warmup N (default 2), --cases 64,256, --eval-images N (default 70000; 0 skips evaluation),
@@ -23,6 +24,7 @@ import { Rng } from '../src/random';
 import { createTrainer, type Trainer } from '../src/train/trainer';
 import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
 import { maeStepFlops } from './flops';
+import { linearProducts, timeTfjsProducts } from './matmuls';
 import { measurePeak, type MachinePeak } from './peak';
 import { ensurePytorch, TorchStep, type SameModelCheck, type TorchInfo, type TorchStepConfig } from './torch';
 
@@ -173,11 +175,19 @@ async function main(): Promise<void> {
   if (peak) log(`machine FP32 peak (measured): ${peak.oneCore} GFLOP/s on 1 core, ${peak.allCores} on ${peak.cores}`);
   const torch = vsPytorch ? await startTorch(os.cpus().length) : null;
   const results: CaseResult[] = [];
+  let matmuls: { batch: number; products: number; gflop: number; tfjsMs: number; torchMs: number | null } | null = null;
   try {
     for (const batch of cases) {
       log(`tiny32 M-MAE, batch ${batch}${batch > 64 ? ` (TF.js: ${batch / 64} accumulated micro-batches of 64)` : ''}:`);
       results.push(await runCase(batch, rounds, steps, warmup, torch?.torch ?? null, peak));
     }
+    // The linear layers' products alone (forward and backward of one batch-64 step): how much of
+    // the gap is matmul speed.
+    const products = linearProducts(CONFIG, 64);
+    matmuls = {
+      batch: 64, products: products.length, gflop: round1(products.reduce((s, [m, k, n]) => s + 2 * m * k * n, 0) / 1e9),
+      tfjsMs: round1(timeTfjsProducts(products, 5)), torchMs: torch ? round1(await torch.torch.matmuls(products, 5)) : null,
+    };
   } finally {
     torch?.torch.close();
   }
@@ -191,7 +201,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(), backend: backend.description, tfjs: tf.version.tfjs, node: process.version,
     cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverage: os.loadavg().map(round1),
     model: 'tiny32 M-MAE (MAGMA reference block 2, target 3, λ 1)', rounds, steps, warmup,
-    peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, evaluation,
+    peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, matmuls, evaluation,
   };
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
@@ -202,6 +212,10 @@ async function main(): Promise<void> {
     console.log(`batch ${r.batch}: ` + (r.torch ? `tfjs_ms / torch_ms = ${t.msMedian} / ${r.torch.msMedian} = ${r.ratio}` : `tfjs ${t.msMedian} ms`) +
       ` (medians; GFLOP/s tfjs ${t.gflopPerSecond}${r.torch ? `, torch ${r.torch.gflopPerSecond}` : ''}` +
       (peak ? ` of a ${peak.allCores} GFLOP/s peak` : '') + ')');
+  }
+  if (matmuls) {
+    console.log(`linear-layer matmuls of a batch-64 step (${matmuls.products} products, ${matmuls.gflop} GFLOP): tfjs ${matmuls.tfjsMs} ms` +
+      (matmuls.torchMs !== null ? `, torch ${matmuls.torchMs} ms` : ''));
   }
   if (evaluation) {
     console.log(`evaluation: features ${evaluation.featureImages} images ${evaluation.featureSeconds.toFixed(1)} s ` +

@@ -11,6 +11,7 @@ per line on stdin, one JSON answer per line on stdout:
   {"cmd": "info"}                                   torch version, threads, the BLAS library loaded
   {"cmd": "check", "dir": d}                        loss parts for the weights, images and masks in d
   {"cmd": "time", "batch": 64, "steps": 4, "warmup": 1}  wall time of each training step, ms
+  {"cmd": "matmuls", "shapes": [[m, k, n], ...], "repeats": 5}  best total time of these products, ms
 """
 import json
 import math
@@ -229,6 +230,15 @@ def main():
                 if i >= command['warmup']:
                     times.append((time.perf_counter() - start) * 1000)
             answer = {'ms': times}
+        elif command['cmd'] == 'matmuls':
+            pairs = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in command['shapes']]
+            totals = []
+            for _ in range(command['repeats']):
+                start = time.perf_counter()
+                for a, b in pairs:
+                    a @ b
+                totals.append((time.perf_counter() - start) * 1000)
+            answer = {'ms': min(totals)}
         else:
             answer = {'error': f"unknown command {command['cmd']}"}
         print(json.dumps(answer), flush=True)

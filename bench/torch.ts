@@ -109,6 +109,11 @@ export class TorchStep {
     return (await this.ask<{ ms: number[] }>({ cmd: 'time', batch, steps, warmup })).ms;
   }
 
+  /** Best total time of the products [m, k] × [k, n] over `repeats` runs, ms. */
+  async matmuls(shapes: [number, number, number][], repeats: number): Promise<number> {
+    return (await this.ask<{ ms: number }>({ cmd: 'matmuls', shapes, repeats })).ms;
+  }
+
   /**
    * Loss and gradient norm of one M-MAE batch in both frameworks: magma-lab's model weights,
    * `images` and `masking` are written to a temporary folder and loaded by the PyTorch process.
