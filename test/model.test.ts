@@ -113,20 +113,22 @@ describe('custom gradients (finite differences)', () => {
         assert.ok(maxRelativeDiff(dw.dataSync(), reference[1].dataSync()) < 1e-6);
       });
 
-      it('batchMatMul: product and gradients match tf.matMul and finite differences', () => {
-        const a = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 7);
-        const b = tf.randomNormal([3, 5, 2], 0, 1, 'float32', 8);
-        const r = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 9);
-        const f = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchMatMul(aa as tf.Tensor3D, bb as tf.Tensor3D), r)) as tf.Scalar;
-        const reference = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(tf.matMul(aa as tf.Tensor3D, bb as tf.Tensor3D), r)) as tf.Scalar;
-        assertClose(batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D).dataSync(), tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D).dataSync(), 1e-5, 1e-6, 'product');
-        const [da, db] = tf.grads(f)([a, b]);
-        const [ra, rb] = tf.grads(reference)([a, b]);
-        assertClose(da.dataSync(), ra.dataSync(), 1e-5, 1e-6, 'dA vs autograd of matMul');
-        assertClose(db.dataSync(), rb.dataSync(), 1e-5, 1e-6, 'dB vs autograd of matMul');
-        assertClose(Array.from(da.dataSync()).filter((_, i) => [0, 13, 59].includes(i)), finiteDifference((t) => f(t, b), a, [0, 13, 59]), 2e-3, 2e-3, 'dA');
-        assertClose(Array.from(db.dataSync()).filter((_, i) => [0, 11, 29].includes(i)), finiteDifference((t) => f(a, t), b, [0, 11, 29]), 2e-3, 2e-3, 'dB');
-      });
+      for (const transposeB of [false, true]) {
+        it(`batchMatMul${transposeB ? ' (B transposed)' : ''}: product and gradients match tf.matMul and finite differences`, () => {
+          const a = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 7) as tf.Tensor3D;
+          const b = tf.randomNormal(transposeB ? [3, 2, 5] : [3, 5, 2], 0, 1, 'float32', 8) as tf.Tensor3D;
+          const r = tf.randomNormal([3, 4, 2], 0, 1, 'float32', 9);
+          const f = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchMatMul(aa as tf.Tensor3D, bb as tf.Tensor3D, transposeB), r)) as tf.Scalar;
+          const reference = (aa: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(tf.matMul(aa as tf.Tensor3D, bb as tf.Tensor3D, false, transposeB), r)) as tf.Scalar;
+          assertClose(batchMatMul(a, b, transposeB).dataSync(), tf.matMul(a, b, false, transposeB).dataSync(), 1e-5, 1e-6, 'product');
+          const [da, db] = tf.grads(f)([a, b]);
+          const [ra, rb] = tf.grads(reference)([a, b]);
+          assertClose(da.dataSync(), ra.dataSync(), 1e-5, 1e-6, 'dA vs autograd of matMul');
+          assertClose(db.dataSync(), rb.dataSync(), 1e-5, 1e-6, 'dB vs autograd of matMul');
+          assertClose(Array.from(da.dataSync()).filter((_, i) => [0, 13, 59].includes(i)), finiteDifference((t) => f(t, b), a, [0, 13, 59]), 2e-3, 2e-3, 'dA');
+          assertClose(Array.from(db.dataSync()).filter((_, i) => [0, 11, 29].includes(i)), finiteDifference((t) => f(a, t), b, [0, 11, 29]), 2e-3, 2e-3, 'dB');
+        });
+      }
 
       it('layerNorm: value and gradients match autograd of the moments formula and finite differences', () => {
         const x = tf.randomNormal([2, 3, 8], 0, 2, 'float32', 10);

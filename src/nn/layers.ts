@@ -46,35 +46,44 @@ export function linear<T extends tf.Tensor>(x: T, p: LinearParams): T {
  * [G, M, K] × [G, K, N] → [G, M, N] as one depthwise convolution: the G products are the channels,
  * A's rows are laid end to end as one image row of M·K pixels, and B[g] is channel g's filter of
  * width K (stride K) with N outputs (the channel multiplier): out[m, g·N + n] = Σ_k A[g, m, k] B[g, k, n].
+ * With `transposeB`, b is given as [G, N, K] and A·Bᵀ is computed.
  */
-function depthwiseProduct(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+function depthwiseProduct(a: tf.Tensor3D, b: tf.Tensor3D, transposeB: boolean): tf.Tensor3D {
   const [g, m, k] = a.shape;
-  const n = b.shape[2];
-  const image = tf.reshape(tf.transpose(a, [1, 2, 0]), [1, 1, m * k, g]) as tf.Tensor4D; // [1, 1, M·K, G]
-  const filter = tf.reshape(tf.transpose(b, [1, 0, 2]), [1, k, g, n]) as tf.Tensor4D; //    [1, K, G, N]
-  const out = tf.depthwiseConv2d(image, filter, [1, k], 'valid'); //                        [1, 1, M, G·N]
+  const n = transposeB ? b.shape[1] : b.shape[2];
+  const image = tf.reshape(tf.transpose(a, [1, 2, 0]), [1, 1, m * k, g]) as tf.Tensor4D; //                   [1, 1, M·K, G]
+  const filter = tf.reshape(tf.transpose(b, transposeB ? [2, 0, 1] : [1, 0, 2]), [1, k, g, n]) as tf.Tensor4D; // [1, K, G, N]
+  const out = tf.depthwiseConv2d(image, filter, [1, k], 'valid'); //                                          [1, 1, M, G·N]
   return tf.transpose(tf.reshape(out, [m, g, n]), [1, 0, 2]);
 }
 
-/** {@link depthwiseProduct} with its gradient (wasm has no depthwise backprop kernels): dA = dC Bᵀ, dB = Aᵀ dC. */
-const depthwiseProductWithGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [a, b, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
-  save([a, b]);
-  return {
-    value: depthwiseProduct(a, b),
-    gradFunc: (dy: tf.Tensor, [as, bs]: tf.Tensor[]) => [
-      depthwiseProduct(dy as tf.Tensor3D, tf.transpose(bs as tf.Tensor3D, [0, 2, 1])), // [G, M, K]
-      depthwiseProduct(tf.transpose(as as tf.Tensor3D, [0, 2, 1]), dy as tf.Tensor3D), // [G, K, N]
-    ],
-  };
-});
+/** {@link depthwiseProduct} with its gradient (wasm has no depthwise backprop kernels), by the same product. */
+function depthwiseProductWithGrad(transposeB: boolean) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a, b, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+    save([a, b]);
+    const t = (x: tf.Tensor) => tf.transpose(x as tf.Tensor3D, [0, 2, 1]);
+    return {
+      value: depthwiseProduct(a, b, transposeB),
+      gradFunc: (dy: tf.Tensor, [as, bs]: tf.Tensor[]) => {
+        const dc = dy as tf.Tensor3D;
+        return transposeB
+          ? [depthwiseProduct(dc, bs as tf.Tensor3D, false), depthwiseProduct(t(dc), as as tf.Tensor3D, false)] // C = ABᵀ: dA = dC B, dB = dCᵀ A
+          : [depthwiseProduct(dc, bs as tf.Tensor3D, true), depthwiseProduct(t(as), dc, false)]; //               C = AB:  dA = dC Bᵀ, dB = Aᵀ dC
+      },
+    };
+  });
+}
+const depthwiseProducts = { plain: depthwiseProductWithGrad(false), transposed: depthwiseProductWithGrad(true) };
 
 /**
- * Batched matrix product [G, M, K] × [G, K, N] → [G, M, N]. On wasm a depthwise convolution
- * (2.6× faster there, BACKEND.md); elsewhere tf.matMul, which is faster than the convolution.
+ * Batched matrix product A·B (or A·Bᵀ with `transposeB`, B given as [G, N, K]):
+ * [G, M, K] × [G, K, N] → [G, M, N]. On wasm a depthwise convolution (2.6× faster there,
+ * BACKEND.md); elsewhere tf.matMul, which is faster than the convolution.
  */
-export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  return (tf.getBackend() === 'wasm' ? depthwiseProductWithGrad(a, b) : tf.matMul(a, b)) as tf.Tensor3D;
+export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeB = false): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, transposeB);
+  return (transposeB ? depthwiseProducts.transposed : depthwiseProducts.plain)(a, b) as tf.Tensor3D;
 }
 
 /**

@@ -44,10 +44,14 @@ export function attention(x: tf.Tensor3D, p: BlockParams, keepProbs = false): At
   const [batch, n, width] = x.shape;
   const heads = p.heads;
   const headDim = width / heads;
-  // [B, N, 3D] → [B, N, 3H, hd] → [B, 3H, N, hd]: only 4-D transposes (5-D ones are slow on wasm).
-  const qkv = tf.transpose(tf.reshape(linear(x, p.qkv), [batch, n, 3 * heads, headDim]), [0, 2, 1, 3]);
-  const [q, k, v] = tf.split(qkv, 3, 1).map((t) => tf.reshape(t, [batch * heads, n, headDim]) as tf.Tensor3D);
-  const scores = batchMatMul(tf.mul(q, 1 / Math.sqrt(headDim)), tf.transpose(k, [0, 2, 1])); // [B·H, N, N]
+  // q, k, v from column blocks of the qkv weight: splitting the [D, 3D] weight is cheaper than
+  // splitting the [B, N, 3D] activation (SplitV is slow on wasm). Each [B, N, D] → [B·H, N, hd].
+  const [weights, biases] = [tf.split(p.qkv.weight, 3, 1), tf.split(p.qkv.bias, 3)];
+  const [q, k, v] = [0, 1, 2].map((i) => {
+    const t = linear(x, { weight: weights[i] as tf.Variable, bias: biases[i] as tf.Variable });
+    return tf.reshape(tf.transpose(tf.reshape(t, [batch, n, heads, headDim]), [0, 2, 1, 3]), [batch * heads, n, headDim]) as tf.Tensor3D;
+  });
+  const scores = batchMatMul(tf.mul(q, 1 / Math.sqrt(headDim)), k, true); //                   [B·H, N, N] = q kᵀ
   const probs = tf.softmax(scores); //                                                          rows sum to 1
   const mixed = batchMatMul(probs, v); //                                                       [B·H, N, hd]
   const merged = tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, n, headDim]), [0, 2, 1, 3]), [batch, n, width]);
