@@ -2,6 +2,7 @@
 # The project's two commands (see README):
 #   ./run.sh train [options]   train a masked autoencoder (options go to `magma-lab train`, try --help)
 #   ./run.sh test              typecheck + unit tests
+#   ./run.sh bench [options]   benchmark (options go to `npm run bench`, e.g. --vs-pytorch)
 # Each first sets up whatever is missing (Node check, npm ci, Debian packages) and is safe to re-run.
 # Setup messages go to stderr, prefixed [setup]; stdout is left to the command itself.
 set -euo pipefail
@@ -22,8 +23,10 @@ usage: ./run.sh <command> [options]
 commands:
   train [options]    train a masked autoencoder; options are passed to `magma-lab train` (see --help)
   test [mocha args]  typecheck and run the unit tests
+  bench [options]    training-step and evaluation speed; --vs-pytorch compares with PyTorch
+                     (the bench installs python3-torch and OpenBLAS with apt-get when root)
 
-Both install what is missing first: node_modules (npm ci) and, as root on Debian, the apt
+All install what is missing first: node_modules (npm ci) and, as root on Debian, the apt
 packages dataset-fashion-mnist (+ the Jupyter packages for `test`).
 EOF
 }
@@ -153,6 +156,12 @@ cmd_test() {
   exec npm run test:unit
 }
 
+cmd_bench() {
+  check_node
+  ensure_node_modules
+  exec npm run --silent bench -- "$@"
+}
+
 main() {
   cd "$(dirname "${BASH_SOURCE[0]}")" # the repo root: npm and the data/ folder are relative to it
   export npm_config_update_notifier=false # no "new npm available" notices in test output
@@ -160,6 +169,7 @@ main() {
   case $cmd in
     train) shift; cmd_train "$@" ;;
     test) shift; cmd_test "$@" ;;
+    bench) shift; cmd_bench "$@" ;;
     *) usage; exit 2 ;;
   esac
 }
