@@ -1,14 +1,16 @@
 /**
  * `npm run bench [-- options]`: speed and memory of one training step of the tiny32 M-MAE (the
  * model of ../shared/research/BACKEND.md: MAE + MAGMA between blocks 2 and 3) at batch 64, and at
- * batch 256 as 4 exactly accumulated micro-batches of 64 (the wasm heap cannot hold 256 at once);
+ * batch 256 as exactly accumulated micro-batches of 64 (the wasm32 heap, at most 4 GiB, cannot
+ * hold 256 at once);
  * the linear layers' matrix products of one step alone; then evaluation speed. With
  * `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py, Debian's python3-torch on
  * OpenBLAS, all cores) takes turns with TF.js, round by round, after a check that both compute the
  * same loss for the same weights, images and masks.
  *
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
- * --warmup N (default 2), --cases 64,256, --eval-images N (default 70000; 0 skips evaluation),
+ * --warmup N (default 2), --cases 64,256, --micro-batch N (TF.js micro-batch size, default 64),
+ * --eval-images N (default 70000; 0 skips evaluation),
  * --out DIR (default bench/results; the JSON goes to DIR/<date>.json).
  * Prints one summary line per case and the JSON.
  */
@@ -91,8 +93,8 @@ function randomImages(batch: number): tf.Tensor4D {
   return tf.tensor4d(Float32Array.from({ length: batch * s * s * c }, () => rng.normal()), [batch, s, s, c]);
 }
 
-async function runCase(batch: number, rounds: number, steps: number, warmup: number, torch: TorchStep | null, peak: MachinePeak | null): Promise<CaseResult> {
-  const accumulate = Math.max(1, batch / 64);
+async function runCase(batch: number, microBatch: number, rounds: number, steps: number, warmup: number, torch: TorchStep | null, peak: MachinePeak | null): Promise<CaseResult> {
+  const accumulate = Math.max(1, Math.ceil(batch / microBatch));
   const model = createMae(CONFIG, { seed: 0 });
   const trainer = createTrainer(model, {
     method: 'm-mae', seed: 0, lr: 1.5e-4, accumulate,
@@ -168,6 +170,7 @@ async function main(): Promise<void> {
   const steps = Number(option('steps', '3'));
   const warmup = Number(option('warmup', '2'));
   const cases = option('cases', '64,256').split(',').map(Number);
+  const microBatch = Number(option('micro-batch', '64'));
   const evalImages = Number(option('eval-images', '70000'));
   const outDir = option('out', path.join(__dirname, 'results'));
 
@@ -178,8 +181,8 @@ async function main(): Promise<void> {
   let matmuls: { batch: number; products: number; gflop: number; tfjsMs: number; torchMs: number | null } | null = null;
   try {
     for (const batch of cases) {
-      log(`tiny32 M-MAE, batch ${batch}${batch > 64 ? ` (TF.js: ${batch / 64} accumulated micro-batches of 64)` : ''}:`);
-      results.push(await runCase(batch, rounds, steps, warmup, torch?.torch ?? null, peak));
+      log(`tiny32 M-MAE, batch ${batch}${batch > microBatch ? ` (TF.js: ${Math.ceil(batch / microBatch)} accumulated micro-batches)` : ''}:`);
+      results.push(await runCase(batch, microBatch, rounds, steps, warmup, torch?.torch ?? null, peak));
     }
     // The linear layers' products alone (forward and backward of one batch-64 step): how much of
     // the gap is matmul speed.
