@@ -63,6 +63,7 @@ async function tryBackend(name: BackendName): Promise<{ description: string } | 
     if (name === 'tensorflow') return await startNative();
     if (name === 'wasm') {
       require('@tensorflow/tfjs-backend-wasm');
+      shareDataInWasmIdentity();
       if (!(await quietly(() => tf.setBackend('wasm')))) return 'failed to initialize';
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
@@ -73,6 +74,26 @@ async function tryBackend(name: BackendName): Promise<{ description: string } | 
   } catch (e) {
     return (e as Error).message.split('\n')[0];
   }
+}
+
+/**
+ * Autograd saves every tensor a gradient needs through the Identity kernel, which on wasm copies
+ * the data (hundreds of copies per training step, and as many extra buffers in the heap); the cpu
+ * backend's Identity shares the data instead, as wasm's own Reshape does. Tensors are immutable
+ * (a variable's assign swaps its data, never writes it), so sharing is safe: register wasm's
+ * Identity as cpu's.
+ */
+function shareDataInWasmIdentity(): void {
+  const kernel = tf.getKernel('Identity', 'wasm');
+  if (kernel?.kernelFunc === shareData) return;
+  if (kernel) tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc: shareData });
+}
+
+function shareData({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const x = inputs.x as tf.TensorInfo;
+  (backend as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 async function startNative(): Promise<{ description: string } | string> {
