@@ -10,7 +10,7 @@
  *
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
  * --warmup N (default 2), --cases 64,256, --micro-batch N (TF.js micro-batch size, default 64),
- * --eval-images N (default 70000; 0 skips evaluation),
+ * --torch-threads N (default: every core), --eval-images N (default 70000; 0 skips evaluation),
  * --out DIR (default bench/results; the JSON goes to DIR/<date>.json).
  * Prints one summary line per case and the JSON.
  */
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
 
   const peak = measurePeak(log);
   if (peak) log(`machine FP32 peak (measured): ${peak.oneCore} GFLOP/s on 1 core, ${peak.allCores} on ${peak.cores}`);
-  const torch = vsPytorch ? await startTorch(os.cpus().length) : null;
+  const torch = vsPytorch ? await startTorch(Number(option('torch-threads', String(os.cpus().length)))) : null;
   const results: CaseResult[] = [];
   let matmuls: { batch: number; products: number; gflop: number; tfjsMs: number; torchMs: number | null } | null = null;
   try {
