@@ -28,6 +28,7 @@ import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
 import { maeStepFlops } from './flops';
 import { linearProducts, timeTfjsProducts } from './matmuls';
 import { measurePeak, type MachinePeak } from './peak';
+import { compareWithPrevious } from './regression';
 import { ensurePytorch, TorchStep, type SameModelCheck, type TorchInfo, type TorchStepConfig } from './torch';
 
 const CONFIG = presets.tiny32;
@@ -208,6 +209,7 @@ async function main(): Promise<void> {
   };
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
+  const previous = compareWithPrevious(outDir, path.basename(file), results);
   writeFileAtomic(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out, null, 2));
   for (const r of results) {
@@ -224,6 +226,7 @@ async function main(): Promise<void> {
     console.log(`evaluation: features ${evaluation.featureImages} images ${evaluation.featureSeconds.toFixed(1)} s ` +
       `(${evaluation.featureImagesPerSecond.toFixed(0)} img/s); k-NN ${evaluation.knnTest}×${evaluation.knnTrain} ${evaluation.knnSeconds.toFixed(1)} s`);
   }
+  for (const line of previous) console.log(line);
   log(`written ${path.relative(process.cwd(), file)}`);
 }
 
