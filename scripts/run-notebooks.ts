@@ -152,6 +152,10 @@ export function runNotebook(file: string, opts: Omit<RunOptions, 'notebooks'>, j
   } catch {
     result = { ok: false, error: `the nbconvert driver failed (exit ${r.status}):\n${r.stderr || r.error?.message}` };
   }
+  // A kernel that dies takes its last words to the driver's stderr: keep their end.
+  if (!result.ok && /DeadKernelError|Kernel died/.test(result.error ?? '')) {
+    result.error += `\nthe kernel's last stderr lines:\n${r.stderr.trim().split('\n').slice(-15).join('\n')}`;
+  }
   return { notebook: file, ...result, seconds, executed, html };
 }
 
