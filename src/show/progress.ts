@@ -17,7 +17,11 @@ import { inKernel, sendDisplay } from './kernel';
 export interface ProgressOptions {
   /** Steps this loop will run (from now on). */
   totalSteps: number;
-  /** Seconds between redraws in a notebook (the last step is always drawn). Default 0.5. */
+  /**
+   * Seconds between redraws in a notebook (the last step is always drawn). Default 2: tslab
+   * sends on its output socket without waiting, and a send while the previous one is still in
+   * flight kills the kernel ("Socket is busy writing"), so redraws are kept rare.
+   */
   every?: number;
   /** Where the line goes outside a kernel. Default process.stderr. */
   stream?: NodeJS.WriteStream;
@@ -70,7 +74,7 @@ function lossChart(losses: number[]): string {
  * bar.stop();
  */
 export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions): ProgressHandle {
-  const { totalSteps, every = 0.5 } = opts;
+  const { totalSteps, every = 2 } = opts;
   if (!(Number.isInteger(totalSteps) && totalSteps > 0)) throw new Error(`totalSteps must be a positive integer, got ${totalSteps}`);
   const start = performance.now();
   const losses: number[] = [];
