@@ -346,4 +346,28 @@ describe('show: in a kernel (tslab stand-in)', () => {
     assert.match(last[show.MIME.text] as string, /^step 3\/3 {2}· {2}loss 0\.6667/);
     assert.match(last[show.MIME.html] as string, /<img alt="loss"[^>]*src="data:image\/png;base64,/);
   });
+
+  it("progress: a busy socket (zeromq's EBUSY) drops a frame instead of throwing; the final state is sent once the event loop runs", async () => {
+    const record = jupyter.lastWriteDisplayData!;
+    let busy = false;
+    jupyter.lastWriteDisplayData = (message, update) => {
+      if (busy) throw Object.assign(new Error('Socket is busy writing'), { code: 'EBUSY' });
+      record(message, update);
+    };
+    try {
+      const trainer = fakeTrainer();
+      show.progress(trainer, { totalSteps: 2, every: 0 });
+      busy = true;
+      for (const r of history(2)) trainer.emit(r); // both updates and the final draw meet a busy socket
+      assert.equal(sent.length, 1, 'only the first draw got through');
+      busy = false;
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(sent.length, 2);
+      assert.match(sent[1].message.data[show.MIME.text] as string, /^step 2\/2 /);
+      busy = true;
+      assert.throws(() => { jupyter.lastWriteDisplayData = () => { throw new Error('other'); }; show.display(show.table([{ a: 1 }])); }, /other/, 'other errors still surface');
+    } finally {
+      jupyter.lastWriteDisplayData = record;
+    }
+  });
 });

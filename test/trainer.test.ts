@@ -69,6 +69,17 @@ describe('trainer', function () {
     model.dispose();
   });
 
+  it('lets the event loop run at each step (sockets, timers, interrupts of a notebook kernel)', async () => {
+    const model = createMae(testConfig);
+    const trainer = createTrainer(model, { lr: 1e-3 });
+    let ran = false;
+    setImmediate(() => (ran = true));
+    trainer.onStep(() => assert.ok(ran, 'a setImmediate callback queued before the step ran during it'));
+    await trainer.step(images(0, 4));
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('scales the peak learning rate by batch/256 from baseLr', async () => {
     const model = createMae(testConfig);
     const trainer = createTrainer(model, { baseLr: 1.5e-4 });

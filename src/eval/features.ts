@@ -7,6 +7,7 @@ import type { Dataset } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import type { Mae } from '../nn/mae';
 import type { Features } from './knn';
+import { yieldToEventLoop } from '../progress';
 
 /** Options of {@link features}. */
 export interface FeatureOptions {
@@ -23,6 +24,7 @@ export async function features(model: Mae, dataset: Dataset, opts: FeatureOption
   const out = new Float32Array(dataset.size * dim);
   let done = 0;
   for (const batch of dataset.batches(batchSize, { seed: 0, shuffle: false })) {
+    await yieldToEventLoop();
     const x = batchToTensor(batch);
     const f = model.features(x);
     out.set(await f.data(), done * dim);

@@ -45,11 +45,17 @@ export function inKernel(): boolean {
 /**
  * Sends one display message to the front end of the running cell: `display_data`, or
  * `update_display_data` of an earlier message with the same `display_id` when `update`.
- * @returns false (and sends nothing) outside a kernel
+ * @returns false (and sends nothing) outside a kernel, or when the kernel's output socket is still
+ *   busy with an earlier message (zeromq's EBUSY: the message is dropped, a later one follows)
  */
 export function sendDisplay(message: DisplayMessage, update = false): boolean {
   const write = tslabJupyter()?.lastWriteDisplayData;
   if (typeof write !== 'function') return false;
-  write(message, update);
+  try {
+    write(message, update);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EBUSY') return false;
+    throw e;
+  }
   return true;
 }

@@ -17,11 +17,7 @@ import { inKernel, sendDisplay } from './kernel';
 export interface ProgressOptions {
   /** Steps this loop will run (from now on). */
   totalSteps: number;
-  /**
-   * Seconds between redraws in a notebook (the last step is always drawn). Default 2: tslab
-   * sends on its output socket without waiting, and a send while the previous one is still in
-   * flight kills the kernel ("Socket is busy writing"), so redraws are kept rare.
-   */
+  /** Seconds between redraws in a notebook (the last step is always drawn). Default 1. */
   every?: number;
   /** Where the line goes outside a kernel. Default process.stderr. */
   stream?: NodeJS.WriteStream;
@@ -74,7 +70,7 @@ function lossChart(losses: number[]): string {
  * bar.stop();
  */
 export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions): ProgressHandle {
-  const { totalSteps, every = 2 } = opts;
+  const { totalSteps, every = 1 } = opts;
   if (!(Number.isInteger(totalSteps) && totalSteps > 0)) throw new Error(`totalSteps must be a positive integer, got ${totalSteps}`);
   const start = performance.now();
   const losses: number[] = [];
@@ -87,7 +83,8 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
   const id = randomBytes(8).toString('hex');
   const bar = notebook ? undefined : new ProgressBar('train', opts.stream);
 
-  const draw = (final: boolean) => {
+  /** Redraws; false when the kernel's socket was busy and the frame was dropped. */
+  const draw = (final: boolean): boolean => {
     const seconds = (performance.now() - start) / 1000;
     const done = losses.length;
     // Speed over the last steps: the first step (compilation, warm-up) must not slow the estimate for long.
@@ -99,7 +96,7 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
     if (bar) {
       bar.update({ done, total: totalSteps, fields });
       if (final) bar.finish();
-      return;
+      return true;
     }
     const times = final ? `${formatDuration(seconds)} in all` : `${formatDuration(seconds)} elapsed, ETA ${formatDuration(eta)}`;
     const text = [`step ${done}/${totalSteps}`, ...Object.entries(fields).map(([k, v]) => `${k} ${v}`), times].join('  ·  ');
@@ -110,8 +107,9 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
       `<div style="width: ${pct}%; height: 100%; background: ${final ? '#54a24b' : '#4c78a8'}; border-radius: 4px"></div></div>` +
       (losses.length > 1 ? `<img alt="loss" width="${CHART_W}" height="${CHART_H}" src="data:image/png;base64,${lossChart(losses)}">` : '') +
       '</div>';
-    sendDisplay({ data: { [MIME.html]: html, [MIME.text]: text }, metadata: {}, transient: { display_id: id } }, drawnAt > -Infinity);
-    drawnAt = performance.now();
+    const sent = sendDisplay({ data: { [MIME.html]: html, [MIME.text]: text }, metadata: {}, transient: { display_id: id } }, drawnAt > -Infinity);
+    if (sent) drawnAt = performance.now();
+    return sent;
   };
 
   const unsubscribe = trainer.onStep((record) => {
@@ -130,7 +128,8 @@ export function progress(trainer: Pick<Trainer, 'onStep'>, opts: ProgressOptions
       if (stopped) return;
       stopped = true;
       unsubscribe();
-      draw(true);
+      // The final state must arrive: if the socket is busy, try again once the event loop has run.
+      if (!draw(true)) setImmediate(() => draw(true));
     },
   };
   draw(false);

@@ -18,6 +18,7 @@ import { concatRows, GradientSum, type GradientResult, readScalars, splitBatch }
 import { createMethod, type Method, type PreparedBatch } from './methods';
 import { AdamW } from './optimizer';
 import { resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options';
+import { yieldToEventLoop } from '../progress';
 
 /** What one step did. */
 export interface StepRecord {
@@ -113,6 +114,7 @@ export class Trainer {
    * @param opts.epoch the epoch for the λ schedule (default: from `stepsPerEpoch`)
    */
   async step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
+    await yieldToEventLoop();
     const start = performance.now();
     const epoch = opts.epoch ?? this.epochOf(this.stepCount);
     const size = batch.shape[0];
