@@ -17,7 +17,7 @@ import { patchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
 import type { StepRecord } from '../src/train/trainer';
 import * as show from '../src/show';
-import type { DisplayMessage } from '../src/show/kernel';
+import { type DisplayMessage, serializeSends } from '../src/show/kernel';
 import { assertClose, tempDir, testConfig, useBackend } from './helpers';
 
 /** A decoded PNG: size and RGBA bytes. */
@@ -307,6 +307,37 @@ describe('show: progress', () => {
     bar.stop(); // idempotent
     assert.match(written.join(''), /^train 3\/3 {2}loss 0\.6667 {2}img\/s \d+ .*ETA 0s\n$/m);
     assert.throws(() => show.progress(trainer, { totalSteps: 0 }), /totalSteps must be a positive integer/);
+  });
+});
+
+describe('show: serializeSends (zeromq stand-in)', () => {
+  it("a send while a postponed one is in flight waits for it instead of throwing EBUSY; order is kept", async () => {
+    const delivered: string[] = [];
+    let writing = false;
+    class Publisher {
+      send(message: string): Promise<void> {
+        if (writing) throw Object.assign(new Error('Socket is busy writing'), { code: 'EBUSY' });
+        if (message !== 'postponed') {
+          delivered.push(message);
+          return Promise.resolve();
+        }
+        writing = true; // zeromq's 513th send: written on the next turn of the event loop
+        return new Promise((resolve) => setImmediate(() => { writing = false; delivered.push(message); resolve(); }));
+      }
+    }
+    const raw = new Publisher();
+    raw.send('postponed');
+    assert.throws(() => raw.send('status'), /busy writing/, 'the stand-in behaves as zeromq');
+    await new Promise((resolve) => setImmediate(resolve));
+    serializeSends(Publisher);
+    serializeSends(Publisher); // idempotent
+    const socket = new Publisher();
+    delivered.splice(0);
+    socket.send('a');
+    socket.send('postponed');
+    const last = socket.send('status');
+    await last;
+    assert.deepEqual(delivered, ['a', 'postponed', 'status']);
   });
 });
 

@@ -37,9 +37,50 @@ function tslabJupyter(): TslabJupyter | undefined {
   return found;
 }
 
+/** A zeromq socket class, as far as sends go. */
+interface SendingSocket {
+  prototype: { send(message: unknown): Promise<void> };
+}
+
+const serialized = new WeakSet<object>();
+
+/**
+ * Makes sends on `socket` wait for the previous one instead of failing. zeromq resolves at most
+ * 512 sends in a row synchronously and postpones the next to a turn of Node's event loop; a send
+ * before that turn throws "Socket is busy writing" (EBUSY). tslab never awaits its sends, so a
+ * cell that ends right after a postponed send kills the kernel with its own status message. Here
+ * a send made while another is in flight is chained after it (order kept, nothing dropped).
+ */
+export function serializeSends(socket: SendingSocket): void {
+  const proto = socket.prototype;
+  if (serialized.has(proto)) return;
+  serialized.add(proto);
+  const send = proto.send;
+  const inFlight = new WeakMap<object, Promise<void>>();
+  proto.send = function (this: object, message: unknown): Promise<void> {
+    const previous = inFlight.get(this);
+    const sent = previous ? previous.then(() => send.call(this, message)) : send.call(this, message);
+    inFlight.set(this, sent);
+    const settled = () => {
+      if (inFlight.get(this) === sent) inFlight.delete(this);
+    };
+    sent.then(settled, settled);
+    return sent;
+  };
+}
+
+/** tslab's zeromq, from the module cache (the kernel loaded it; never loaded here). */
+function kernelZeromq(): { Publisher?: SendingSocket } | undefined {
+  const file = Object.keys(require.cache).find((f) => /[\\/]zeromq[\\/]lib[\\/]index\.js$/.test(f));
+  return file ? (require.cache[file]?.exports as { Publisher?: SendingSocket } | undefined) : undefined;
+}
+
 /** Whether this code runs inside a tslab kernel that is executing a cell. */
 export function inKernel(): boolean {
-  return typeof tslabJupyter()?.lastWriteDisplayData === 'function';
+  const running = typeof tslabJupyter()?.lastWriteDisplayData === 'function';
+  const publisher = running ? kernelZeromq()?.Publisher : undefined;
+  if (publisher) serializeSends(publisher); // tslab's output socket is a Publisher
+  return running;
 }
 
 /**
@@ -49,6 +90,7 @@ export function inKernel(): boolean {
  *   busy with an earlier message (zeromq's EBUSY: the message is dropped, a later one follows)
  */
 export function sendDisplay(message: DisplayMessage, update = false): boolean {
+  if (!inKernel()) return false;
   const write = tslabJupyter()?.lastWriteDisplayData;
   if (typeof write !== 'function') return false;
   try {
