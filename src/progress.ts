@@ -11,7 +11,6 @@ export interface ProgressState {
   fields?: Record<string, string>;
 }
 
-/** Formats seconds as `1h02m`, `3m05s` or `42s`. */
 /**
  * Lets Node's event loop run once. A loop of `await`s on synchronous (wasm/cpu) work never does:
  * its promises resolve as microtasks, so sockets, timers and a notebook's interrupt wait until
@@ -23,6 +22,7 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Formats seconds as `1h02m`, `3m05s` or `42s`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));

@@ -75,11 +75,16 @@ function kernelZeromq(): { Publisher?: SendingSocket } | undefined {
   return file ? (require.cache[file]?.exports as { Publisher?: SendingSocket } | undefined) : undefined;
 }
 
+let sendsSerialized = false;
+
 /** Whether this code runs inside a tslab kernel that is executing a cell. */
 export function inKernel(): boolean {
   const running = typeof tslabJupyter()?.lastWriteDisplayData === 'function';
-  const publisher = running ? kernelZeromq()?.Publisher : undefined;
-  if (publisher) serializeSends(publisher); // tslab's output socket is a Publisher
+  if (running && !sendsSerialized) {
+    const publisher = kernelZeromq()?.Publisher; // tslab's output socket is a Publisher
+    if (publisher) serializeSends(publisher);
+    sendsSerialized = true; // the module cache is scanned once, not at every display
+  }
   return running;
 }
 
@@ -91,8 +96,7 @@ export function inKernel(): boolean {
  */
 export function sendDisplay(message: DisplayMessage, update = false): boolean {
   if (!inKernel()) return false;
-  const write = tslabJupyter()?.lastWriteDisplayData;
-  if (typeof write !== 'function') return false;
+  const write = tslabJupyter()!.lastWriteDisplayData!;
   try {
     write(message, update);
   } catch (e) {
