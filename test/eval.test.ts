@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { strict as assert } from 'assert';
 import { Dataset } from '../src/data/dataset';
-import { knn, linearProbe, pixelFeatures, type Features, type KnnMetric } from '../src/eval';
+import { formatMeanStd, knn, linearProbe, pairedDifference, pixelFeatures, studentTwoSidedP, summarize, type Features, type KnnMetric } from '../src/eval';
 import { Rng } from '../src/random';
 
 /** Features from a list of rows. */
@@ -212,6 +212,48 @@ describe('eval', () => {
       assert.equal(r.euclidean?.accuracy, bruteForceKnn(train, test, 10, 'euclidean', 0.07));
       const probe = noLeak(() => linearProbe(train, test, { epochs: 5, batchSize: 32 }));
       assert.deepEqual(linearProbe(train, test, { epochs: 5, batchSize: 32 }), probe);
+    });
+  });
+
+  describe('statistics over seeds', () => {
+    it('mean ± sample std, with the sign for differences and the mean alone for one seed', () => {
+      const s = summarize([1, 2, 4]);
+      assert.equal(s.mean, 7 / 3);
+      assert.ok(Math.abs(s.std - Math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)) < 1e-15);
+      assert.equal(formatMeanStd(s), '2.33 ± 1.53');
+      assert.equal(formatMeanStd(summarize([0.5, 0.7]), 1, true), '+0.6 ± 0.1');
+      assert.equal(formatMeanStd(summarize([-3])), '-3.00');
+      assert.ok(Number.isNaN(summarize([-3]).std));
+      assert.throws(() => summarize([]), /no values/);
+    });
+
+    it("Student's t p-value: closed forms for 1 and 2 d.f., the tables' 5 % critical values, symmetry", () => {
+      for (const t of [0, 0.3, 1, 2.5, 7, 40]) {
+        // df 1 (Cauchy): 1 − 2·atan(|t|)/π; df 2: 1 − |t|/√(2 + t²).
+        assert.ok(Math.abs(studentTwoSidedP(t, 1) - (1 - (2 * Math.atan(t)) / Math.PI)) < 1e-12, `df 1, t ${t}`);
+        assert.ok(Math.abs(studentTwoSidedP(-t, 2) - (1 - t / Math.sqrt(2 + t * t))) < 1e-12, `df 2, t ${-t}`);
+      }
+      // Two-sided 5 % critical values of Student's t (any statistics table).
+      for (const [df, t] of [[2, 4.302653], [4, 2.776445], [10, 2.228139], [30, 2.042272], [1000, 1.962339]]) {
+        assert.ok(Math.abs(studentTwoSidedP(t, df) - 0.05) < 1e-6, `df ${df}: ${studentTwoSidedP(t, df)}`);
+      }
+      assert.equal(studentTwoSidedP(Infinity, 3), 0);
+      assert.throws(() => studentTwoSidedP(1, 0), /degrees of freedom/);
+    });
+
+    it('paired difference: per-seed differences, t, p and a verdict for each case', () => {
+      const effect = pairedDifference([70, 68, 72], [66, 65, 67.5], 'points');
+      assert.deepEqual(effect.values, [-4, -3, -4.5]);
+      assert.ok(effect.sameSign);
+      assert.ok(Math.abs(effect.t - effect.mean / (effect.std / Math.sqrt(3))) < 1e-12);
+      assert.ok(effect.p < 0.05);
+      assert.match(effect.verdict, /^-3\.83 ± 0\.76 points over 3 seeds; same sign in all 3 seeds; paired t = -8\.69 \(2 d\.f\.\), p = 0\.013: an effect at the 5 % level$/);
+      const withinSpread = pairedDifference([0, 0, 0], [-0.1, -1, -0.2]);
+      assert.ok(withinSpread.sameSign && withinSpread.p > 0.05);
+      assert.match(withinSpread.verdict, /same sign in all 3 seeds; .*not significant at the 5 % level$/);
+      assert.match(pairedDifference([0, 0, 0], [1, -1, 0.5]).verdict, /the sign changes across seeds; .*not significant/);
+      assert.match(pairedDifference([1], [2]).verdict, /^\+1\.00 over 1 seed; one seed, no spread/);
+      assert.throws(() => pairedDifference([1, 2], [1]), /2 baseline values but 1 after/);
     });
   });
 });

@@ -175,8 +175,11 @@ describe('show: display bundles', () => {
     const metrics = new Set(spec.data.values.map((v) => v.metric));
     for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ (graph bandwidth)', 'λ₂ of the Laplacian', '‖W − W_prev‖F']) assert.ok(metrics.has(m), m);
     assert.deepEqual([...new Set(spec.data.values.map((v) => v.run))], ['mae', 'm-mae']);
-    const color = (spec as { spec: { encoding: { color: { sort?: string[] } } } }).spec.encoding.color;
-    assert.deepEqual(color.sort, ['mae', 'm-mae'], 'legend in the order the runs were given, not alphabetical');
+    const { color, strokeDash } = (spec as { spec: { encoding: Record<string, { field: string; scale: { domain: string[] } }> } }).spec.encoding;
+    assert.deepEqual(color.scale.domain, ['mae', 'm-mae'], 'legend in the order the runs were given, not alphabetical');
+    assert.deepEqual([strokeDash.field, strokeDash.scale.domain], ['run', ['mae', 'm-mae']], 'a dash pattern per run keeps equal curves visible');
+    const vega = compile(spec).spec as { legends?: object[] };
+    assert.equal(vega.legends?.length, 1, 'one legend for color and dash');
     const { width, height, rgba } = await decodePng(b);
     assert.deepEqual(b.metadata?.[show.MIME.png], { width: width / 2, height: height / 2 });
     assertNotBlank(rgba);

@@ -1,6 +1,6 @@
 /**
  * `show.curves`: training curves of one or several runs, one panel per metric (loss, loss parts,
- * learning rate, λ, γ, and the Laplacian dynamics), runs overlaid by color.
+ * learning rate, λ, γ, and the Laplacian dynamics), runs overlaid by color and dash pattern.
  */
 import type { StepRecord } from '../train/trainer';
 import type { DisplayBundle } from './bundle';
@@ -107,8 +107,12 @@ export async function curves(history: StepRecord[] | Record<string, StepRecord[]
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { labelExpr: Y_LABEL } },
-        // Legend and colors in the order the runs were given, not alphabetical.
-        color: { field: 'run', type: 'nominal', title: 'run', sort: Object.keys(runs), legend: runCount > 1 ? {} : null },
+        // Legend and colors in the order the runs were given, not alphabetical (an explicit domain, the
+        // same for both channels, so that vega-lite draws one legend for color and dash).
+        color: { field: 'run', type: 'nominal', title: 'run', scale: { domain: Object.keys(runs) }, legend: runCount > 1 ? {} : null },
+        // A dash pattern per run too: runs with equal values (λ of two MAGMA runs, the first steps of
+        // runs from one seed) lie on one line, and the dashes keep each of them visible.
+        ...(runCount > 1 ? { strokeDash: { field: 'run', type: 'nominal', title: 'run', scale: { domain: Object.keys(runs) } } } : {}),
       },
     },
     resolve: { scale: { y: 'independent' } },
