@@ -175,7 +175,7 @@ describe('show: display bundles', () => {
     const metrics = new Set(spec.data.values.map((v) => v.metric));
     for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ (graph bandwidth)', 'λ₂ of the Laplacian', '‖W − W_prev‖F']) assert.ok(metrics.has(m), m);
     assert.deepEqual([...new Set(spec.data.values.map((v) => v.run))], ['mae', 'm-mae']);
-    const { color, strokeDash } = (spec as { spec: { encoding: Record<string, { field: string; scale: { domain: string[] } }> } }).spec.encoding;
+    const { color, strokeDash } = (spec as unknown as { spec: { encoding: Record<string, { field: string; scale: { domain: string[] } }> } }).spec.encoding;
     assert.deepEqual(color.scale.domain, ['mae', 'm-mae'], 'legend in the order the runs were given, not alphabetical');
     assert.deepEqual([strokeDash.field, strokeDash.scale.domain], ['run', ['mae', 'm-mae']], 'a dash pattern per run keeps equal curves visible');
     const vega = compile(spec).spec as { legends?: object[] };
