@@ -180,6 +180,7 @@ describe('show: display bundles', () => {
     assert.deepEqual([strokeDash.field, strokeDash.scale.domain], ['run', ['mae', 'm-mae']], 'a dash pattern per run keeps equal curves visible');
     const vega = compile(spec).spec as { legends?: object[] };
     assert.equal(vega.legends?.length, 1, 'one legend for color and dash');
+    assert.ok(!JSON.stringify(vega).includes('"name":"column_footer"'), 'x axes drawn under each panel, not in a footer row (orphan axis under an empty slot)');
     const { width, height, rgba } = await decodePng(b);
     assert.deepEqual(b.metadata?.[show.MIME.png], { width: width / 2, height: height / 2 });
     assertNotBlank(rgba);

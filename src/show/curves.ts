@@ -115,7 +115,9 @@ export async function curves(history: StepRecord[] | Record<string, StepRecord[]
         ...(runCount > 1 ? { strokeDash: { field: 'run', type: 'nominal', title: 'run', scale: { domain: Object.keys(runs) } } } : {}),
       },
     },
-    resolve: { scale: { y: 'independent' } },
+    // Own y scale per metric; an x axis under every panel (shared axes sit in a footer row, which
+    // draws an orphan axis below the empty slot of an incomplete last row).
+    resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
     config: { axisY: { minExtent: 44, maxExtent: 44 } }, // equal y-axis widths keep the panels aligned
   };
   return chartBundle(spec, [`training curves (${keys.join(', ')}):`, ...lines].join('\n'));
