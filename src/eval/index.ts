@@ -1,6 +1,7 @@
 /**
  * Evaluation of frozen encoders (SPEC §4): CLS features of unmasked images, weighted k-NN,
- * linear probe, the raw-pixel baseline, and `evaluate` which runs them all.
+ * linear probe, the raw-pixel baseline, and `evaluate` which runs them all; statistics over seeds
+ * (mean ± std, paired differences with a t-test) to compare methods run with the same seeds.
  */
 export { features } from './features';
 export type { FeatureOptions } from './features';
