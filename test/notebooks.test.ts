@@ -22,6 +22,20 @@ interface Notebook {
 
 const source = (c: Notebook['cells'][number]) => (Array.isArray(c.source) ? c.source.join('') : c.source);
 
+/** The parameter cell says `scale`; every other code cell has output, none an error or stderr. */
+function assertRanAtScale(nb: Notebook, scale: 'smoke' | 'full', name: string): void {
+  const code = nb.cells.filter((c) => c.cell_type === 'code');
+  assert.match(source(code[0]), new RegExp(`const SCALE = '${scale}'`), `${name}: the parameter cell says ${scale}`);
+  for (const cell of code.slice(1)) {
+    const outputs = cell.outputs ?? [];
+    assert.ok(outputs.length > 0, `${name}: no output from:\n${source(cell)}`);
+    for (const o of outputs) {
+      assert.notEqual(o.output_type, 'error', `${name}: error output from:\n${source(cell)}`);
+      assert.ok(!(o.output_type === 'stream' && o.name === 'stderr'), `${name}: stderr from:\n${source(cell)}\n${o.text}`);
+    }
+  }
+}
+
 /** Runs `npm run notebooks` the way a user does; returns exit status and output. */
 function runNotebooks(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'scripts', 'run-notebooks.ts'), ...args], {
@@ -64,6 +78,13 @@ describe('notebook runner', () => {
     assert.match(spec.argv[2], /^cd "\$0" && exec "\$1" node_modules\/tslab\/bin\/tslab kernel --config-path "\$2"$/);
   });
 
+  it('the committed notebooks hold a full-scale run: SCALE full, every code cell has output, none an error or stderr', () => {
+    for (const file of fs.readdirSync(path.join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb'))) {
+      const nb = JSON.parse(fs.readFileSync(path.join(ROOT, 'notebooks', file), 'utf8')) as Notebook;
+      assertRanAtScale(nb, 'full', file);
+    }
+  });
+
   it('library code imports files, not folders (tslab resolves `./x` only as x.ts, never x/index.ts)', () => {
     const bad: string[] = [];
     const walk = (dir: string): void => {
@@ -99,16 +120,8 @@ describe('notebook runner', () => {
         assert.equal(r.status, 0, `npm run notebooks failed:\n${r.stderr}`);
         assert.match(r.stdout, new RegExp(`notebooks/${name}\\.ipynb: ok in \\d+ s`));
         const nb = JSON.parse(fs.readFileSync(path.join(out, `${name}.ipynb`), 'utf8')) as Notebook;
+        assertRanAtScale(nb, 'smoke', name);
         const code = nb.cells.filter((c) => c.cell_type === 'code');
-        assert.match(source(code[0]), /const SCALE = 'smoke'/);
-        for (const cell of code.slice(1)) {
-          const outputs = cell.outputs ?? [];
-          assert.ok(outputs.length > 0, `no output from:\n${source(cell)}`);
-          for (const o of outputs) {
-            assert.notEqual(o.output_type, 'error', `error output from:\n${source(cell)}`);
-            assert.ok(!(o.output_type === 'stream' && o.name === 'stderr'), `stderr from:\n${source(cell)}\n${o.text}`);
-          }
-        }
         const mimes = new Set(code.flatMap((c) => (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}))));
         for (const m of ['image/png', 'application/vnd.vegalite.v5+json', 'text/html']) assert.ok(mimes.has(m), m);
         const html = fs.readFileSync(path.join(out, `${name}.html`), 'utf8');
