@@ -29,10 +29,19 @@ interface TslabJupyter {
 const TSLAB_JUPYTER = /[\\/]tslab[\\/]dist[\\/]jupyter\.js$/;
 let found: TslabJupyter | undefined;
 
+/** The exports of a module already in Node's module cache whose file matches `file`. */
+function cachedModule<T>(file: RegExp): T | undefined {
+  const key = Object.keys(require.cache).find((f) => file.test(f));
+  return key ? (require.cache[key]?.exports as T | undefined) : undefined;
+}
+
+/** tslab's jupyter module, from the module cache; the first time it is found, its sends are serialized. */
 function tslabJupyter(): TslabJupyter | undefined {
   if (!found) {
-    const file = Object.keys(require.cache).find((f) => TSLAB_JUPYTER.test(f));
-    found = file ? (require.cache[file]?.exports as TslabJupyter | undefined) : undefined;
+    found = cachedModule<TslabJupyter>(TSLAB_JUPYTER);
+    // tslab's output socket is a zeromq Publisher (zeromq: loaded by the kernel, never here).
+    const publisher = found && cachedModule<{ Publisher?: SendingSocket }>(/[\\/]zeromq[\\/]lib[\\/]index\.js$/)?.Publisher;
+    if (publisher) serializeSends(publisher);
   }
   return found;
 }
@@ -69,23 +78,9 @@ export function serializeSends(socket: SendingSocket): void {
   };
 }
 
-/** tslab's zeromq, from the module cache (the kernel loaded it; never loaded here). */
-function kernelZeromq(): { Publisher?: SendingSocket } | undefined {
-  const file = Object.keys(require.cache).find((f) => /[\\/]zeromq[\\/]lib[\\/]index\.js$/.test(f));
-  return file ? (require.cache[file]?.exports as { Publisher?: SendingSocket } | undefined) : undefined;
-}
-
-let sendsSerialized = false;
-
 /** Whether this code runs inside a tslab kernel that is executing a cell. */
 export function inKernel(): boolean {
-  const running = typeof tslabJupyter()?.lastWriteDisplayData === 'function';
-  if (running && !sendsSerialized) {
-    const publisher = kernelZeromq()?.Publisher; // tslab's output socket is a Publisher
-    if (publisher) serializeSends(publisher);
-    sendsSerialized = true; // the module cache is scanned once, not at every display
-  }
-  return running;
+  return typeof tslabJupyter()?.lastWriteDisplayData === 'function';
 }
 
 /**
@@ -95,8 +90,8 @@ export function inKernel(): boolean {
  *   busy with an earlier message (zeromq's EBUSY: the message is dropped, a later one follows)
  */
 export function sendDisplay(message: DisplayMessage, update = false): boolean {
-  if (!inKernel()) return false;
-  const write = tslabJupyter()!.lastWriteDisplayData!;
+  const write = tslabJupyter()?.lastWriteDisplayData;
+  if (typeof write !== 'function') return false;
   try {
     write(message, update);
   } catch (e) {
