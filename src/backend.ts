@@ -1,10 +1,13 @@
 /**
  * Picks the fastest TF.js backend that works here and says why the faster ones were skipped.
  * Order: tfjs-node-gpu, tfjs-node (native TensorFlow; optional dependencies whose installers need
- * to download libtensorflow), wasm with SIMD, pure-JS cpu. `MAGMA_LAB_BACKEND=tensorflow|wasm|cpu`
- * forces one. Model code never branches on the backend's name.
+ * to download libtensorflow), wasm with SIMD (plus magma-lab's native BLAS kernels when they are
+ * built, src/native.ts), pure-JS cpu. `MAGMA_LAB_BACKEND=tensorflow|wasm|cpu` forces one, and
+ * `MAGMA_LAB_NATIVE=0` keeps wasm's own kernels. Model code never branches on the backend's name:
+ * it asks {@link computeStrategy} what runs fast.
  */
 import * as tf from '@tensorflow/tfjs';
+import { disableNativeKernels, enableNativeKernels, nativeKernels, type NativeInfo } from './native';
 
 /** A backend magma-lab can run on. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -19,9 +22,13 @@ export interface BackendReport {
   skipped: string[];
   /** Whether MAGMA_LAB_BACKEND chose it. */
   forced: boolean;
+  /** The native BLAS kernels registered on wasm, or null (the reason is in `skipped`). */
+  native: NativeInfo | null;
 }
 
 let current: BackendReport | null = null;
+/** What the current report was chosen for: the forced backend and whether native kernels were wanted. */
+let currentRequest = '';
 
 /** The backend chosen by the last {@link useBestBackend} call, if any. */
 export function backendReport(): BackendReport | null {
@@ -38,13 +45,19 @@ export async function useBestBackend(force: string | undefined = process.env.MAG
     throw new Error(`MAGMA_LAB_BACKEND='${force}' is not a backend; use tensorflow, wasm or cpu (or unset it to pick the best)`);
   }
   const wanted = (force || undefined) as BackendName | undefined;
-  if (current && current.forced === !!wanted && (!wanted || wanted === current.name)) return current;
+  const useNative = nativeWanted();
+  const request = `${wanted ?? 'best'} native=${useNative}`;
+  if (current && request === currentRequest) {
+    if (tf.getBackend() !== current.name) await quietly(() => tf.setBackend(current!.name));
+    return current;
+  }
   const skipped: string[] = [];
   const order: BackendName[] = wanted ? [wanted] : ['tensorflow', 'wasm', 'cpu'];
   for (const name of order) {
-    const reason = await tryBackend(name);
+    const reason = await tryBackend(name, useNative, skipped);
     if (typeof reason !== 'string') {
-      current = { name, description: reason.description, skipped, forced: !!wanted };
+      current = { name, description: reason.description, skipped, forced: !!wanted, native: name === 'wasm' ? nativeKernels() : null };
+      currentRequest = request;
       return current;
     }
     skipped.push(`${name}: ${reason}`);
@@ -52,13 +65,21 @@ export async function useBestBackend(force: string | undefined = process.env.MAG
   throw new Error(`no TF.js backend could start:\n  ${skipped.join('\n  ')}`);
 }
 
-/** One line for logs: `backend: wasm (SIMD, 1 thread); skipped tensorflow: ...`. */
+/** One line for logs: `backend: wasm + native (OpenBLAS 0.3.21, 2 threads; …); skipped tensorflow: ...`. */
 export function describeBackend(r: BackendReport): string {
-  const why = r.forced ? ' (forced by MAGMA_LAB_BACKEND)' : r.skipped.length ? `; skipped ${r.skipped.join('; ')}` : '';
-  return `backend: ${r.description}${why}`;
+  const forced = r.forced ? ' (forced by MAGMA_LAB_BACKEND)' : '';
+  const skipped = r.skipped.length ? `; skipped ${r.skipped.join('; ')}` : '';
+  return `backend: ${r.description}${forced}${skipped}`;
 }
 
-async function tryBackend(name: BackendName): Promise<{ description: string } | string> {
+/** `MAGMA_LAB_NATIVE=0` (or `off`, `false`) keeps wasm's own kernels. */
+function nativeWanted(): boolean {
+  return !['0', 'off', 'false', 'no'].includes((process.env.MAGMA_LAB_NATIVE ?? '').toLowerCase());
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+async function tryBackend(name: BackendName, useNative: boolean, skipped: string[]): Promise<{ description: string } | string> {
   try {
     if (name === 'tensorflow') return await startNative();
     if (name === 'wasm') {
@@ -67,7 +88,19 @@ async function tryBackend(name: BackendName): Promise<{ description: string } | 
       if (!(await quietly(() => tf.setBackend('wasm')))) return 'failed to initialize';
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
-      return { description: `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})` };
+      const own = `${simd ? 'SIMD' : 'no SIMD'}, ${plural(wasm.getThreadsCount(), 'thread')}`;
+      if (!useNative) {
+        disableNativeKernels();
+        skipped.push('native kernels: turned off by MAGMA_LAB_NATIVE');
+        return { description: `wasm (${own})` };
+      }
+      const native = enableNativeKernels();
+      if (typeof native === 'string') {
+        skipped.push(`native kernels: ${native}`);
+        return { description: `wasm (${own})` };
+      }
+      const threads = native.threads > 0 ? `, ${plural(native.threads, 'thread')}` : '';
+      return { description: `wasm + native (${native.blas}${threads}; other kernels wasm ${own})` };
     }
     if (!(await quietly(() => tf.setBackend('cpu')))) return 'failed to initialize';
     return { description: 'cpu (pure JavaScript, slow: for tests and as a last resort)' };
@@ -98,15 +131,24 @@ function shareData({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend
 
 async function startNative(): Promise<{ description: string } | string> {
   // tfjs-node(-gpu) bundle their own tfjs-core; they register the 'tensorflow' backend in it.
+  // Each package is tried on its own: a tfjs-node-gpu whose require throws (no CUDA) must not stop
+  // tfjs-node from being tried.
+  const failures: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       require.resolve(pkg);
     } catch {
       continue;
     }
-    require(pkg);
-    if (await quietly(() => tf.setBackend('tensorflow'))) return { description: `tensorflow (${pkg.split('/')[1]})` };
+    try {
+      require(pkg);
+      if (await quietly(() => tf.setBackend('tensorflow'))) return { description: `tensorflow (${pkg.split('/')[1]})` };
+      failures.push(`${pkg} failed to initialize`);
+    } catch (e) {
+      failures.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
+    }
   }
+  if (failures.length) return failures.join('; ');
   return 'not installed (optional dependencies @tensorflow/tfjs-node-gpu / tfjs-node; their installer downloads libtensorflow)';
 }
 
@@ -122,4 +164,36 @@ async function quietly<T>(f: () => Promise<T>): Promise<T> {
   } finally {
     console.warn = warn;
   }
+}
+
+/**
+ * What runs fast on the active backend; the model picks its code paths from it, never from the
+ * backend's name.
+ */
+export interface ComputeStrategy {
+  /**
+   * A matMul with transpose flags or batch dims runs as fast as a plain one (native BLAS or
+   * TensorFlow). When false (XNNPACK-wasm, whose transposed and batched products take a scalar
+   * loop 10× slower), `linear`'s gradient transposes explicitly.
+   */
+  fastTransposedProducts: boolean;
+  /** Attention's batched products are written as depthwise convolutions (XNNPACK's only fast batched path). */
+  batchedProductsAsConvolution: boolean;
+  /** Tensors live in main memory, so copying rows in JS beats a gather kernel (wasm's runs ~50× slower). */
+  hostMemory: boolean;
+}
+
+let strategy: { backend: string; native: boolean; value: ComputeStrategy } | null = null;
+
+/** The {@link ComputeStrategy} of the active TF.js backend (worked out once per backend). */
+export function computeStrategy(): ComputeStrategy {
+  const backend = tf.getBackend();
+  const native = backend === 'wasm' && nativeKernels() !== null;
+  if (strategy && strategy.backend === backend && strategy.native === native) return strategy.value;
+  const hostMemory = backend === 'wasm' || backend === 'cpu';
+  const value: ComputeStrategy = backend === 'wasm'
+    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory }
+    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory };
+  strategy = { backend, native, value };
+  return value;
 }

@@ -20,10 +20,10 @@ describe('useBestBackend', () => {
     const report = await useBestBackend('');
     assert.equal(report.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    assert.match(report.description, /^wasm \(SIMD, \d+ threads?\)$/);
+    assert.match(report.description, /^wasm (\(SIMD, \d+ threads?\)|\+ native \(.+; other kernels wasm SIMD, \d+ threads?\))$/);
     assert.equal(report.forced, false);
     assert.match(report.skipped[0], /^tensorflow: not installed/);
-    assert.match(describeBackend(report), /^backend: wasm \(SIMD.*; skipped tensorflow: not installed/);
+    assert.match(describeBackend(report), /^backend: wasm .*; skipped tensorflow: not installed/);
   });
 
   it('MAGMA_LAB_BACKEND forces a backend, and a bad value names the valid ones', async () => {

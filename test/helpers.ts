@@ -6,9 +6,36 @@ import * as tf from '@tensorflow/tfjs';
 import { useBestBackend } from '../src/backend';
 import type { MaeConfig } from '../src/config';
 
-/** Switches to a backend (as the library does, without tfjs's Node.js banner). */
-export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
-  await useBestBackend(name);
+/**
+ * A compute path: `wasm` is wasm as this run's environment sets it up (with the native kernels
+ * unless MAGMA_LAB_NATIVE=0); `wasm-plain` is wasm's own kernels; `wasm-native` the native ones.
+ */
+export type ComputePath = 'cpu' | 'wasm' | 'wasm-plain' | 'wasm-native';
+
+/** The paths every numerical test (golden fixtures, gradients, cross-backend agreement) runs on. */
+export const COMPUTE_PATHS = ['cpu', 'wasm-plain', 'wasm-native'] as const;
+
+const nativeSettingOfThisRun = process.env.MAGMA_LAB_NATIVE;
+
+/**
+ * Switches to a compute path (as the library does, without tfjs's Node.js banner). Where the
+ * native kernels are not built, or this run turned them off (MAGMA_LAB_NATIVE=0), `wasm-native`
+ * skips the calling test, unless MAGMA_LAB_REQUIRE_NATIVE=1 (CI), where it fails.
+ */
+export async function useBackend(name: ComputePath, test?: Mocha.Context): Promise<void> {
+  if (name === 'wasm-plain') process.env.MAGMA_LAB_NATIVE = '0';
+  else if (name === 'wasm-native') delete process.env.MAGMA_LAB_NATIVE;
+  else if (nativeSettingOfThisRun === undefined) delete process.env.MAGMA_LAB_NATIVE;
+  else process.env.MAGMA_LAB_NATIVE = nativeSettingOfThisRun;
+  const offForThisRun = ['0', 'off', 'false', 'no'].includes((nativeSettingOfThisRun ?? '').toLowerCase());
+  if (name === 'wasm-native' && offForThisRun) process.env.MAGMA_LAB_NATIVE = nativeSettingOfThisRun;
+  const report = await useBestBackend(name === 'cpu' ? 'cpu' : 'wasm');
+  if (name === 'wasm-native' && !report.native) {
+    const why = offForThisRun ? 'MAGMA_LAB_NATIVE turns them off for this run' : report.skipped.join('; ');
+    if (process.env.MAGMA_LAB_REQUIRE_NATIVE === '1' && !offForThisRun) throw new Error(`native kernels required (MAGMA_LAB_REQUIRE_NATIVE=1) but unavailable: ${why}`);
+    if (!test) throw new Error(`native kernels unavailable: ${why}`);
+    test.skip();
+  }
 }
 
 /** A model small enough for the pure-JS backend: 16×16 RGB, patch 4 (16 tokens), width 16. */

@@ -2,11 +2,13 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import * as losses from '../src/losses';
 import { laplacianSpectrum } from '../src/eval/spectrum';
-import { assertClose, centralDifferences, flat, goldenCases, useBackend } from './helpers';
+import { assertClose, centralDifferences, COMPUTE_PATHS, flat, goldenCases, useBackend } from './helpers';
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of COMPUTE_PATHS) {
   describe(`losses.mae against the golden fixtures (${backend})`, () => {
-    before(() => useBackend(backend));
+    before(function () {
+      return useBackend(backend, this);
+    });
 
     for (const [i, c] of goldenCases('mae_loss').entries()) {
       it(`case ${i} (normPix ${c.norm_pix}): loss to 1e-5, gradient to 1e-4`, () => {
@@ -68,9 +70,11 @@ function checkGolden(c: Record<string, unknown>, inputs: string[], f: (...xs: tf
   assert.equal(tf.memory().numTensors, before, 'tensors leaked');
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of COMPUTE_PATHS) {
   describe(`losses.magma, uniformity, ntXent, vicreg against the golden fixtures (${backend})`, () => {
-    before(() => useBackend(backend));
+    before(function () {
+      return useBackend(backend, this);
+    });
 
     for (const [i, c] of goldenCases('magma').entries()) {
       const label = `magma case ${i} (B ${(c.x as unknown[]).length}, options ${JSON.stringify(c.options)})`;

@@ -5,7 +5,7 @@ import { batchMatMul, gatherRows, gelu, layerNorm, linear } from '../src/nn/laye
 import { fromShuffle, sampleMasking, visibleIndices } from '../src/nn/masking';
 import { patchify, sinCosPositionalEmbedding, unpatchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
-import { assertClose, centralDifferences, maxRelativeDiff, testConfig, useBackend } from './helpers';
+import { assertClose, centralDifferences, COMPUTE_PATHS, type ComputePath, maxRelativeDiff, testConfig, useBackend } from './helpers';
 
 describe('patches', () => {
   before(() => useBackend('cpu'));
@@ -90,9 +90,11 @@ describe('masking', () => {
 });
 
 describe('custom gradients (finite differences)', () => {
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of COMPUTE_PATHS) {
     describe(backend, () => {
-      before(() => useBackend(backend));
+      before(function () {
+        return useBackend(backend, this);
+      });
 
       // Both layers are linear in each input, so a central difference is exact up to rounding.
       const finiteDifference = (f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, indices: number[]) => centralDifferences(f, x, 1e-2, indices);
@@ -220,20 +222,33 @@ describe('MAE model', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  it('cpu and wasm give the same loss and gradients for the same weights, batch and masks', async () => {
-    const results: { loss: number; grads: Float32Array[] }[] = [];
-    const images = new Float32Array(4 * 16 * 16 * 3).map((_, i) => Math.sin(i * 0.37));
-    for (const backend of ['cpu', 'wasm'] as const) {
-      await useBackend(backend);
-      const m = createMae(testConfig, { seed: 3 });
-      const x = tf.tensor4d(images, [4, 16, 16, 3]);
-      const masking = m.randomMasking(new Rng(9), 4);
-      const { value, grads } = tf.variableGrads(() => m.forward(x, masking).loss, m.params.map((p) => p.variable));
-      results.push({ loss: value.dataSync()[0], grads: m.params.map((p) => grads[p.variable.name].dataSync() as Float32Array) });
-      tf.dispose([x, value, ...Object.values(grads)]);
-      m.dispose();
-    }
-    assertClose([results[1].loss], [results[0].loss], 1e-5, 0, 'loss');
-    results[0].grads.forEach((g, i) => assert.ok(maxRelativeDiff(results[1].grads[i], g) < 1e-4, `gradient ${i} differs`));
+  for (const other of ['wasm-plain', 'wasm-native'] as const) {
+    it(`cpu and ${other} give the same loss and gradients for the same weights, batch and masks`, async function () {
+      await useBackend(other, this); // skips when the path is not available
+      const results = [await lossAndGradients('cpu'), await lossAndGradients(other)];
+      assertClose([results[1].loss], [results[0].loss], 1e-5, 0, 'loss');
+      results[0].grads.forEach((g, i) => assert.ok(maxRelativeDiff(results[1].grads[i], g) < 1e-4, `gradient ${i} differs`));
+    });
+  }
+
+  it('wasm-native gives the same numbers run after run (bitwise)', async function () {
+    await useBackend('wasm-native', this);
+    const [a, b] = [await lossAndGradients('wasm-native'), await lossAndGradients('wasm-native')];
+    assert.equal(a.loss, b.loss);
+    a.grads.forEach((g, i) => assert.deepEqual(b.grads[i], g, `gradient ${i} differs between runs`));
   });
+
+  /** The loss and every gradient of the test model for fixed weights, images and masks. */
+  async function lossAndGradients(backend: ComputePath): Promise<{ loss: number; grads: Float32Array[] }> {
+    const images = new Float32Array(4 * 16 * 16 * 3).map((_, i) => Math.sin(i * 0.37));
+    await useBackend(backend);
+    const m = createMae(testConfig, { seed: 3 });
+    const x = tf.tensor4d(images, [4, 16, 16, 3]);
+    const masking = m.randomMasking(new Rng(9), 4);
+    const { value, grads } = tf.variableGrads(() => m.forward(x, masking).loss, m.params.map((p) => p.variable));
+    const result = { loss: value.dataSync()[0], grads: m.params.map((p) => grads[p.variable.name].dataSync() as Float32Array) };
+    tf.dispose([x, value, ...Object.values(grads)]);
+    m.dispose();
+    return result;
+  }
 });

@@ -108,7 +108,14 @@ describe('trainer', function () {
       const model = createMae(testConfig, { seed: 2 });
       const trainer = createTrainer(model, { seed: 2, lr: 1e-3, accumulate });
       await trainer.step(images(5));
-      finals.push(model.params.map((p) => p.variable.dataSync() as Float32Array));
+      // The key bias (the middle third of qkv.bias) has an identically zero gradient (a softmax does
+      // not change when every score of a row moves by q·b), so its gradient is round-off, which
+      // AdamW's first step scales up to ~lr whatever its size: leave it out of the comparison.
+      finals.push(model.params.map((p) => {
+        const values = Float32Array.from(p.variable.dataSync() as Float32Array);
+        if (p.name.endsWith('attn.qkv.bias')) values.fill(0, values.length / 3, (2 * values.length) / 3);
+        return values;
+      }));
       trainer.dispose();
       model.dispose();
     }

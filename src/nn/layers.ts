@@ -1,16 +1,20 @@
 /**
- * Building blocks written for speed on the wasm backend (../shared/research/BACKEND.md):
- * - wasm runs a matMul in XNNPACK only when it is 2-D with no transpose flag; autograd's matMul
- *   gradient uses transpose flags (a 10× slower scalar loop), so `linear` has a custom gradient
- *   that transposes explicitly;
+ * Building blocks written for speed on every backend (../shared/research/BACKEND.md). Where the
+ * fast way depends on the backend, the block asks {@link computeStrategy} (src/backend.ts), which
+ * says what the active backend runs fast:
+ * - XNNPACK-wasm runs a matMul fast only when it is 2-D with no transpose flag; autograd's matMul
+ *   gradient uses transpose flags (a 10× slower scalar loop there), so without fast transposed
+ *   products `linear`'s custom gradient transposes explicitly; with them (native BLAS,
+ *   TensorFlow) it passes the flags, and the forward pass is one fused product + bias;
  * - `tf.gather` has no gradient kernel on wasm (UnsortedSegmentSum is missing) and its forward
  *   kernel is slow, so `gatherRows` copies rows in JS and back-propagates through the inverse index;
  * - `tf.tile`'s gradient loops over every repeat, so tokens are broadcast with an add instead;
- * - a matMul with a batch dimension (attention's B·H small products) also takes the scalar loop,
- *   so on wasm `batchMatMul` writes it as a depthwise convolution, which XNNPACK runs.
+ * - a matMul with a batch dimension (attention's B·H small products) also takes the scalar loop
+ *   on XNNPACK-wasm, so there `batchMatMul` writes it as a depthwise convolution, which XNNPACK runs.
  * All of them are exact: test/model.test.ts checks each custom gradient by finite differences.
  */
 import * as tf from '@tensorflow/tfjs';
+import { computeStrategy } from '../backend';
 import type { LinearParams, NormParams } from './params';
 
 /**
@@ -22,7 +26,7 @@ function columnSums(x: tf.Tensor2D): tf.Tensor1D {
 }
 
 /** y = x W + b on 2-D x, with a gradient made of plain (XNNPACK-friendly) matMuls. */
-const linear2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+const linear2dPlainProducts = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   save([x, w]);
   return {
@@ -35,9 +39,24 @@ const linear2d = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   };
 });
 
+/** y = x W + b on 2-D x as one fused product, with a gradient of transposed products (no copies). */
+const linear2dTransposedProducts = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => [
+      tf.matMul(dy as tf.Tensor2D, ws as tf.Tensor2D, false, true), // dx = dy Wᵀ   [n, in]
+      tf.matMul(xs as tf.Tensor2D, dy as tf.Tensor2D, true, false), // dW = xᵀ dy   [in, out]
+      columnSums(dy as tf.Tensor2D), //                                db = Σ_n dy  [out]
+    ],
+  };
+});
+
 /** Linear layer on the last axis: [..., in] → [..., out]. */
 export function linear<T extends tf.Tensor>(x: T, p: LinearParams): T {
   const shape = x.shape as number[];
+  const linear2d = computeStrategy().fastTransposedProducts ? linear2dTransposedProducts : linear2dPlainProducts;
   const y = linear2d(tf.reshape(x, [-1, shape[shape.length - 1]]), p.weight, p.bias);
   return tf.reshape(y, [...shape.slice(0, -1), p.weight.shape[1] as number]) as T;
 }
@@ -78,11 +97,11 @@ const depthwiseProducts = { plain: depthwiseProductWithGrad(false), transposed: 
 
 /**
  * Batched matrix product A·B (or A·Bᵀ with `transposeB`, B given as [G, N, K]):
- * [G, M, K] × [G, K, N] → [G, M, N]. On wasm a depthwise convolution (2.6× faster there,
+ * [G, M, K] × [G, K, N] → [G, M, N]. On XNNPACK-wasm a depthwise convolution (2.6× faster there,
  * BACKEND.md); elsewhere tf.matMul, which is faster than the convolution.
  */
 export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeB = false): tf.Tensor3D {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, transposeB);
+  if (!computeStrategy().batchedProductsAsConvolution) return tf.matMul(a, b, false, transposeB);
   return (transposeB ? depthwiseProducts.transposed : depthwiseProducts.plain)(a, b) as tf.Tensor3D;
 }
 
@@ -141,9 +160,6 @@ export function broadcastToken(token: tf.Tensor, batch: number, n: number): tf.T
   return tf.add(tf.zeros([batch, n, token.shape[token.shape.length - 1]]), token) as tf.Tensor3D;
 }
 
-/** Backends that keep tensors in main memory: copying rows in JS beats their gather kernels. */
-const HOST_MEMORY_BACKENDS = new Set(['wasm', 'cpu']);
-
 /**
  * out[r] = source row `rows[r]` of a [R, D] tensor, or zeros where `rows[r]` is −1. On wasm and
  * cpu the rows are copied in JS (wasm's GatherV2 runs ~50× slower than a memory copy); elsewhere
@@ -151,7 +167,7 @@ const HOST_MEMORY_BACKENDS = new Set(['wasm', 'cpu']);
  */
 function pickRows(source: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
   const [count, d] = source.shape;
-  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) {
+  if (!computeStrategy().hostMemory) {
     const index = tf.tensor1d(rows.map((r) => (r < 0 ? count : r)), 'int32');
     const out = tf.gather(tf.concat([source, tf.zeros([1, d])], 0), index) as tf.Tensor2D;
     index.dispose();

@@ -1,0 +1,116 @@
+/*
+ * magma-lab's native kernels: float32 matrix products by the system BLAS (OpenBLAS on Linux,
+ * Accelerate on macOS), computed in place on the TF.js wasm backend's heap. JavaScript passes the
+ * heap (an ArrayBuffer) and byte offsets of tensors inside it, so nothing is copied: the inputs
+ * are read where wasm keeps them and the output is written into a tensor that wasm allocated.
+ * Every offset and extent is checked against the heap's length before BLAS touches it.
+ *
+ * Determinism: each output element's sum over K is computed by one thread in a fixed order
+ * (BLAS splits the work over rows and columns of C, never over K), so the same inputs and thread
+ * count give the same bits on every run.
+ */
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef MAGMA_ACCELERATE
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+#endif
+
+#define CHECK(call)                                                  \
+  do {                                                               \
+    if ((call) != napi_ok) {                                         \
+      napi_throw_error(env, NULL, "magma-lab native: bad argument"); \
+      return NULL;                                                   \
+    }                                                                \
+  } while (0)
+
+/* True when floats [offset, offset + count) in bytes lie inside a heap of `length` bytes. */
+static int in_heap(int64_t offset, int64_t count, size_t length) {
+  return offset >= 0 && offset % 4 == 0 && count >= 0 && offset + count * 4 <= (int64_t)length;
+}
+
+/*
+ * gemm(heap, batch, M, N, K, transA, transB, offA, strideA, offB, strideB, offC, offBias, relu)
+ *   C[b] = op(A[b]) · op(B[b]) (+ bias per column) (then max(·, 0) when relu), for b < batch,
+ *   row-major; op(A) is [M, K], op(B) is [K, N], C[b] is [M, N]. Offsets are bytes into the heap;
+ *   strides are floats between consecutive batch items (0 broadcasts one matrix to every item).
+ *   offBias < 0: no bias; else a [N] vector.
+ */
+static napi_value Gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 14) {
+    napi_throw_error(env, NULL, "magma-lab native gemm: expected 14 arguments");
+    return NULL;
+  }
+  void *base;
+  size_t length;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &base, &length));
+  int64_t v[13];
+  for (int i = 0; i < 13; i++) CHECK(napi_get_value_int64(env, argv[i + 1], &v[i]));
+  const int64_t batch = v[0], M = v[1], N = v[2], K = v[3];
+  const int transA = v[4] != 0, transB = v[5] != 0;
+  const int64_t offA = v[6], strideA = v[7], offB = v[8], strideB = v[9], offC = v[10], offBias = v[11];
+  const int relu = v[12] != 0;
+  if (batch < 1 || M < 1 || N < 1 || K < 1 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
+    napi_throw_range_error(env, NULL, "magma-lab native gemm: batch, M, N and K must be positive 32-bit sizes");
+    return NULL;
+  }
+  if (!in_heap(offA, (batch - 1) * strideA + M * K, length) || !in_heap(offB, (batch - 1) * strideB + K * N, length) ||
+      !in_heap(offC, batch * M * N, length) || (offBias >= 0 && !in_heap(offBias, N, length))) {
+    napi_throw_range_error(env, NULL, "magma-lab native gemm: an operand lies outside the wasm heap");
+    return NULL;
+  }
+  float *A = (float *)((char *)base + offA), *B = (float *)((char *)base + offB), *C = (float *)((char *)base + offC);
+  const float *bias = offBias >= 0 ? (const float *)((char *)base + offBias) : NULL;
+  const int m = (int)M, n = (int)N, k = (int)K;
+  for (int64_t b = 0; b < batch; b++) {
+    float *c = C + b * M * N;
+    if (bias) for (int64_t r = 0; r < M; r++) memcpy(c + r * N, bias, (size_t)N * 4);
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                A + b * strideA, transA ? m : k, B + b * strideB, transB ? k : n, bias ? 1.0f : 0.0f, c, n);
+    if (relu) for (int64_t i = 0; i < M * N; i++) c[i] = c[i] > 0 ? c[i] : 0;
+  }
+  return NULL;
+}
+
+/* info() → { blas: "OpenBLAS 0.3.21", threads: 2 }: which BLAS this addon was linked to. */
+static napi_value Info(napi_env env, napi_callback_info info) {
+  (void)info;
+  char name[128];
+  int threads;
+#ifdef MAGMA_ACCELERATE
+  snprintf(name, sizeof name, "Accelerate");
+  threads = 0; /* Accelerate chooses its own threads and does not say how many */
+#else
+  snprintf(name, sizeof name, "%s", OPENBLAS_VERSION);
+  threads = openblas_get_num_threads();
+#endif
+  /* OPENBLAS_VERSION is " OpenBLAS 0.3.21 ": trim the spaces */
+  char *s = name;
+  while (*s == ' ') s++;
+  size_t len = strlen(s);
+  while (len > 0 && s[len - 1] == ' ') s[--len] = '\0';
+  napi_value out, blas, count;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &blas));
+  CHECK(napi_create_int32(env, threads, &count));
+  CHECK(napi_set_named_property(env, out, "blas", blas));
+  CHECK(napi_set_named_property(env, out, "threads", count));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, Gemm, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "gemm", fn) != napi_ok ||
+      napi_create_function(env, "info", NAPI_AUTO_LENGTH, Info, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "info", fn) != napi_ok)
+    return NULL;
+  return exports;
+}

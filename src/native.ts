@@ -1,0 +1,159 @@
+/**
+ * magma-lab's optional native kernels (native/, built by `npm run build:native`): the wasm
+ * backend's `BatchMatMul` and `_FusedMatMul` computed by the system BLAS (OpenBLAS, or Accelerate
+ * on macOS) in place on the wasm heap, over every core. The addon receives the heap and each
+ * tensor's byte offset inside it, so nothing is copied (../shared/research/bench/native-matmul-probe).
+ *
+ * XNNPACK-wasm runs only an untransposed, unbatched product fast, on one thread; with these
+ * kernels every transpose flag, batch and broadcast runs at BLAS speed. Products these kernels do
+ * not cover (non-float32, batch shapes that broadcast in both operands, an activation other than
+ * relu, PReLU weights, empty tensors) go to wasm's own kernel.
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+/** The addon's functions (native/src/kernels.c). */
+interface Addon {
+  gemm(
+    heap: ArrayBuffer, batch: number, m: number, n: number, k: number, transposeA: number, transposeB: number,
+    offsetA: number, strideA: number, offsetB: number, strideB: number, offsetC: number, offsetBias: number, relu: number,
+  ): void;
+  info(): { blas: string; threads: number };
+}
+
+/** The slice of the wasm backend these kernels use. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+/** What the native kernels are, once loaded. */
+export interface NativeInfo {
+  /** e.g. `OpenBLAS 0.3.21`. */
+  blas: string;
+  /** BLAS threads (0 when the BLAS does not say, as Accelerate). */
+  threads: number;
+}
+
+/** The addon's path: built in place by node-gyp. */
+export const ADDON_PATH = path.join(__dirname, '..', 'native', 'build', 'Release', 'magma_native.node');
+
+let addon: Addon | null = null;
+let loadError: string | null = null;
+
+/** Loads the addon once; returns it, or null with {@link nativeUnavailableReason} saying why. */
+function loadAddon(): Addon | null {
+  if (addon || loadError) return addon;
+  try {
+    addon = require(ADDON_PATH) as Addon;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    loadError = err.code === 'MODULE_NOT_FOUND'
+      ? 'not built (run `npm run build:native`; it needs a C compiler and libopenblas-dev)'
+      : `failed to load ${ADDON_PATH}: ${err.message.split('\n')[0]}`;
+  }
+  return addon;
+}
+
+/** Why the native kernels cannot be used here, or null when they can. */
+export function nativeUnavailableReason(): string | null {
+  loadAddon();
+  return loadError;
+}
+
+/** The wasm backend's own kernels, kept to fall back on and to restore. */
+const wasmKernels = new Map<string, tf.KernelConfig>();
+let active: NativeInfo | null = null;
+
+/** The native kernels now registered on wasm, or null. */
+export function nativeKernels(): NativeInfo | null {
+  return active;
+}
+
+/**
+ * Registers the native `BatchMatMul` and `_FusedMatMul` on the wasm backend (which must be
+ * registered already). Returns what was registered, or the reason it could not be.
+ */
+export function enableNativeKernels(): NativeInfo | string {
+  if (active) return active;
+  const lib = loadAddon();
+  if (!lib) return loadError!;
+  for (const name of ['BatchMatMul', '_FusedMatMul']) {
+    const own = tf.getKernel(name, 'wasm');
+    if (!own) return `the wasm backend has no ${name} kernel to replace`;
+    wasmKernels.set(name, own);
+  }
+  replaceKernel('BatchMatMul', (args) => product(lib, args, false));
+  replaceKernel('_FusedMatMul', (args) => product(lib, args, true));
+  active = lib.info();
+  return active;
+}
+
+/** Puts wasm's own matrix-product kernels back. */
+export function disableNativeKernels(): void {
+  if (!active) return;
+  for (const [name, own] of wasmKernels) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(own);
+  }
+  active = null;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function replaceKernel(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): void {
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
+}
+
+const count = (dims: number[]) => dims.reduce((x, y) => x * y, 1);
+
+/**
+ * C = op(A)·op(B) over the batch dims, as tf.matMul: a is [...batch, M, K] ([..., K, M] with
+ * transposeA), b is [...batch, K, N] ([..., N, K] with transposeB). One operand's batch may be 1
+ * (broadcast). With `fused`, also `+ bias` ([N]) and relu / linear activation.
+ */
+function product(lib: Addon, args: KernelArgs, fused: boolean): tf.TensorInfo {
+  const { inputs, attrs = {} } = args;
+  const backend = args.backend as WasmBackend;
+  const a = inputs.a as tf.TensorInfo;
+  const b = inputs.b as tf.TensorInfo;
+  const bias = inputs.bias as tf.TensorInfo | undefined;
+  const transposeA = attrs.transposeA as boolean;
+  const transposeB = attrs.transposeB as boolean;
+  const activation = (attrs.activation as string | undefined) ?? 'linear';
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batchDimsA = a.shape.slice(0, -2);
+  const batchDimsB = b.shape.slice(0, -2);
+  const batchA = count(batchDimsA);
+  const batchB = count(batchDimsB);
+  const sameBatch = batchDimsA.length === batchDimsB.length && batchDimsA.every((d, i) => d === batchDimsB[i]);
+  const covered = a.dtype === 'float32' && b.dtype === 'float32' && m * n * k > 0 &&
+    (sameBatch || batchA === 1 || batchB === 1) &&
+    (!fused || ((activation === 'linear' || activation === 'relu') && !inputs.preluActivationWeights &&
+      (!bias || (bias.dtype === 'float32' && count(bias.shape) === n && (bias.shape.length === 1 || bias.shape.length === 2)))));
+  if (!covered) return wasmKernels.get(fused ? '_FusedMatMul' : 'BatchMatMul')!.kernelFunc(args as never) as tf.TensorInfo;
+
+  const batchDims = batchA >= batchB ? batchDimsA : batchDimsB;
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([...batchDims, m, n], 'float32');
+  // Read the heap after makeOutput, which may have grown (and so replaced) it.
+  const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const strideA = batchA === 1 ? 0 : m * k;
+  const strideB = batchB === 1 ? 0 : k * n;
+  const biasOffset = fused && bias ? offset(bias) : -1;
+  const relu = fused && activation === 'relu' ? 1 : 0;
+  if (strideB === 0 && !transposeA && batch > 1) {
+    // [batch, M, K]·[K, N]: one product of [batch·M, K]·[K, N], which BLAS splits better.
+    lib.gemm(heap, 1, batch * m, n, k, 0, transposeB ? 1 : 0, offset(a), 0, offset(b), 0, offset(out), biasOffset, relu);
+  } else {
+    lib.gemm(heap, batch, m, n, k, transposeA ? 1 : 0, transposeB ? 1 : 0, offset(a), strideA, offset(b), strideB, offset(out), biasOffset, relu);
+  }
+  return out;
+}

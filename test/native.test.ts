@@ -1,0 +1,102 @@
+import { strict as assert } from 'assert';
+import * as tf from '@tensorflow/tfjs';
+import { describeBackend, useBestBackend } from '../src/backend';
+import { nativeKernels } from '../src/native';
+import { Rng } from '../src/random';
+import { maxRelativeDiff, useBackend } from './helpers';
+
+/** [a's shape, b's shape, transposeA, transposeB]: every flag, batch and one-sided broadcast. */
+const PRODUCTS: [number[], number[], boolean, boolean][] = [
+  [[5, 7], [7, 3], false, false],
+  [[7, 5], [7, 3], true, false],
+  [[5, 7], [3, 7], false, true],
+  [[7, 5], [3, 7], true, true],
+  [[4, 5, 7], [4, 7, 3], false, false],
+  [[4, 7, 5], [4, 3, 7], true, true],
+  [[4, 5, 7], [7, 3], false, false], //  b broadcast: one [4·5, 7]·[7, 3] product
+  [[4, 7, 5], [7, 3], true, false], //   b broadcast with transposeA: 4 products
+  [[5, 7], [4, 7, 3], false, false], //  a broadcast
+  [[2, 3, 7, 5], [2, 3, 3, 7], true, true],
+  [[1, 17, 48], [1, 17, 48], false, true],
+  [[64, 33], [33, 130], false, false],
+];
+
+function values(shape: number[], rng: Rng): Float32Array {
+  return Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => rng.normal());
+}
+
+/** op(a)·op(b) (+ bias, relu) on the cpu backend, the reference. */
+async function onCpu(f: () => tf.Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+  await useBackend('cpu');
+  const t = f();
+  const result = { shape: t.shape, data: t.dataSync() as Float32Array };
+  t.dispose();
+  return result;
+}
+
+describe('native kernels (BLAS on the wasm heap)', () => {
+  before(function () {
+    return useBackend('wasm-native', this);
+  });
+
+  it('the backend report names the BLAS and its threads', async () => {
+    const report = await useBestBackend('wasm');
+    assert.ok(report.native, 'native kernels active');
+    assert.match(report.description, /^wasm \+ native \((OpenBLAS [\d.]+, \d+ threads?|Accelerate); other kernels wasm/);
+    assert.match(describeBackend(report), /^backend: wasm \+ native/);
+    assert.deepEqual(nativeKernels(), report.native);
+  });
+
+  for (const [sa, sb, ta, tb] of PRODUCTS) {
+    it(`matMul [${sa}]·[${sb}] transposeA=${ta} transposeB=${tb}, and fused with bias + relu, match cpu`, async () => {
+      const rng = new Rng(sa.length * 31 + sb[0]);
+      const [va, vb] = [values(sa, rng), values(sb, rng)];
+      const n = tb ? sb[sb.length - 2] : sb[sb.length - 1];
+      const vbias = values([n], rng);
+      const product = () => tf.matMul(tf.tensor(va, sa), tf.tensor(vb, sb), ta, tb);
+      const fused = () => tf.fused.matMul({ a: tf.tensor(va, sa), b: tf.tensor(vb, sb), transposeA: ta, transposeB: tb, bias: tf.tensor(vbias), activation: 'relu' });
+      const want = await onCpu(() => tf.tidy(product));
+      const wantFused = await onCpu(() => tf.tidy(fused));
+      await useBackend('wasm-native');
+      const before = tf.memory().numTensors;
+      for (const [f, ref] of [[product, want], [fused, wantFused]] as const) {
+        const got = tf.tidy(f);
+        assert.deepEqual(got.shape, ref.shape);
+        assert.ok(maxRelativeDiff(got.dataSync(), ref.data) < 1e-6, `differs from cpu by ${maxRelativeDiff(got.dataSync(), ref.data)}`);
+        got.dispose();
+      }
+      assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    });
+  }
+
+  it('falls back to wasm\'s own kernel where it does not apply (a two-sided broadcast, elu)', async () => {
+    await useBackend('wasm-native');
+    const a = tf.ones([2, 1, 3, 4]);
+    const b = tf.ones([1, 5, 4, 2]);
+    assert.deepEqual(tf.matMul(a, b).shape, [2, 5, 3, 2]);
+    assert.deepEqual(Array.from(tf.fused.matMul({ a: tf.ones([1, 2]), b: tf.ones([2, 1]), activation: 'elu' }).dataSync()), [2]);
+    tf.dispose([a, b]);
+  });
+
+  it('a large product while the heap grows (the output is allocated before the heap is read)', async () => {
+    await useBackend('wasm-native');
+    const rng = new Rng(5);
+    const [va, vb] = [values([300, 200], rng), values([200, 500], rng)];
+    const want = await onCpu(() => tf.matMul(tf.tensor2d(va, [300, 200]), tf.tensor2d(vb, [200, 500])));
+    await useBackend('wasm-native');
+    const big = tf.zeros([64, 1024, 1024]); // 256 MB: grows the heap
+    const got = tf.matMul(tf.tensor2d(va, [300, 200]), tf.tensor2d(vb, [200, 500]));
+    assert.ok(maxRelativeDiff(got.dataSync(), want.data) < 1e-6);
+    tf.dispose([big, got]);
+  });
+
+  it('MAGMA_LAB_NATIVE=0 restores wasm\'s own kernels and says so', async () => {
+    await useBackend('wasm-plain');
+    const report = await useBestBackend('wasm');
+    assert.equal(report.native, null);
+    assert.equal(nativeKernels(), null);
+    assert.match(describeBackend(report), /native kernels: turned off by MAGMA_LAB_NATIVE/);
+    await useBackend('wasm-native');
+    assert.ok(nativeKernels());
+  });
+});
