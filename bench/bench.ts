@@ -8,6 +8,9 @@
  * OpenBLAS, all cores) takes turns with TF.js, round by round, after a check that both compute the
  * same loss for the same weights, images and masks.
  *
+ * `--profile [--profile-batch 64] [--top 15]` only profiles one training step kernel by kernel
+ * (bench/profile.ts) on the active backend (MAGMA_LAB_NATIVE=0 for the plain wasm kernels).
+ *
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
  * --warmup N (default 2), --cases 64,256, --micro-batch N (TF.js micro-batch size, default 64),
  * --torch-threads N (default: every core), --eval-images N (default 70000; 0 skips evaluation),
@@ -28,6 +31,7 @@ import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
 import { maeStepFlops } from './flops';
 import { linearProducts, timeTfjsProducts } from './matmuls';
 import { measurePeak, type MachinePeak } from './peak';
+import { formatProfile, profileStep } from './profile';
 import { compareWithPrevious } from './regression';
 import { ensurePytorch, TorchStep, type SameModelCheck, type TorchInfo, type TorchStepConfig } from './torch';
 
@@ -163,9 +167,38 @@ function createParameterCount(): number {
   return n;
 }
 
+/** The CPU's SIMD flags that decide the speed of these kernels (from /proc/cpuinfo; [] elsewhere). */
+function simdFlags(): string[] {
+  let info = '';
+  try {
+    info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(' '));
+  return ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile', 'asimd', 'sve'].filter((f) => flags.has(f));
+}
+
+/** Prints the kernel profile of one tiny32 M-MAE step (after two warm-up steps). */
+async function profile(batch: number, top: number): Promise<void> {
+  const model = createMae(CONFIG, { seed: 0 });
+  const trainer = createTrainer(model, {
+    method: 'm-mae', seed: 0, lr: 1.5e-4,
+    magma: { reference: MAGMA.referenceBlocks, target: MAGMA.targetBlock, schedule: `constant:${MAGMA.lambda}` },
+  });
+  const images = randomImages(batch);
+  for (let i = 0; i < 2; i++) await trainer.step(images);
+  log(`kernel profile of one tiny32 M-MAE step at batch ${batch}:`);
+  console.log(formatProfile(await profileStep(trainer, images), top));
+  images.dispose();
+  trainer.dispose();
+  model.dispose();
+}
+
 async function main(): Promise<void> {
   const backend = await useBestBackend();
   log(describeBackend(backend));
+  if (process.argv.includes('--profile')) return profile(Number(option('profile-batch', '64')), Number(option('top', '15')));
   const vsPytorch = process.argv.includes('--vs-pytorch');
   const rounds = Number(option('rounds', '5'));
   const steps = Number(option('steps', '3'));
@@ -203,13 +236,13 @@ async function main(): Promise<void> {
 
   const out = {
     date: new Date().toISOString(), backend: backend.description, tfjs: tf.version.tfjs, node: process.version,
-    cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverage: os.loadavg().map(round1),
+    cpu: os.cpus()[0]?.model, cpuFlags: simdFlags(), cores: os.cpus().length, loadAverage: os.loadavg().map(round1),
     model: 'tiny32 M-MAE (MAGMA reference block 2, target 3, λ 1)', rounds, steps, warmup,
     peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, matmuls, evaluation,
   };
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
-  const previous = compareWithPrevious(outDir, path.basename(file), results);
+  const previous = compareWithPrevious(outDir, path.basename(file), results, out);
   writeFileAtomic(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out, null, 2));
   for (const r of results) {

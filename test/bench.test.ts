@@ -19,18 +19,21 @@ describe('bench', () => {
     assert.equal(maeStepFlops(c, batch) - linear, batch * (3 * attention + patchEmbedInputGradient));
   });
 
-  it('regression guard: compares with the latest earlier results file and flags > 15 % slower cases', () => {
+  it('regression guard: compares with the latest earlier results file of the same CPU and flags > 15 % slower cases', () => {
     const dir = tempDir();
-    const file = (date: string, ms: number[]) =>
-      fs.writeFileSync(path.join(dir, `${date}.json`), JSON.stringify({ results: ms.map((m, i) => ({ batch: [64, 256][i], accumulate: [1, 4][i], tfjs: { msMedian: m } })) }));
+    const cpu = { cpu: 'Example CPU', cpuFlags: ['avx', 'avx2', 'fma'] };
+    const file = (date: string, ms: number[], on = cpu) =>
+      fs.writeFileSync(path.join(dir, `${date}.json`), JSON.stringify({ ...on, results: ms.map((m, i) => ({ batch: [64, 256][i], accumulate: [1, 4][i], tfjs: { msMedian: m } })) }));
     const now = [{ batch: 64, accumulate: 1, tfjs: { msMedian: 1200 } }, { batch: 256, accumulate: 4, tfjs: { msMedian: 5000 } }];
-    assert.deepEqual(compareWithPrevious(dir, '2026-11-22.json', now), [], 'no earlier file: nothing to compare');
+    assert.deepEqual(compareWithPrevious(dir, '2026-11-22.json', now, cpu), ['no earlier results from this CPU (Example CPU; avx avx2 fma) to compare with']);
     file('2026-11-01', [2000, 8000]);
     file('2026-11-10', [1000, 5100]);
+    file('2026-11-15', [500, 2000], { cpu: 'Example CPU', cpuFlags: ['avx', 'avx2', 'avx512f', 'fma'] }); // another CPU: ignored
     file('2026-12-01', [100, 100]); // later than this run: ignored
-    const lines = compareWithPrevious(dir, '2026-11-22.json', now);
+    const lines = compareWithPrevious(dir, '2026-11-22.json', now, cpu);
     assert.equal(lines.length, 2);
     assert.match(lines[0], /^batch 64 vs 2026-11-10\.json: tfjs 1000 → 1200 ms \(\+20\.0 %\) — SLOWER by more than 15 %/);
     assert.match(lines[1], /^batch 256 vs 2026-11-10\.json: tfjs 5100 → 5000 ms \(-2\.0 %\)$/);
   });
+});
 });

@@ -89,6 +89,18 @@ describe('trainer', function () {
     model.dispose();
   });
 
+  it('plain MAE trains with batches of 1 and 2 (the graph metrics, which need 3 images, are left out)', async () => {
+    const model = createMae(testConfig, { seed: 0 });
+    const trainer = createTrainer(model, { seed: 0, lr: 1e-3, dynamicsEvery: 1 });
+    for (const size of [1, 2, 4]) await trainer.step(images(size, size));
+    assert.deepEqual(trainer.history.map((r) => r.batchSize), [1, 2, 4]);
+    assert.deepEqual(trainer.history.map((r) => r.gamma === undefined), [true, true, false]);
+    assert.ok(trainer.history.every((r) => Number.isFinite(r.loss)));
+    assert.ok(trainer.history[2].dynamics && trainer.history[2].dynamics.laplacianChange === null, 'no previous graph to compare with');
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('is deterministic: same seeds, same losses', async () => {
     const run = async () => {
       const model = createMae(testConfig, { seed: 4 });

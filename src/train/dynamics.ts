@@ -30,9 +30,14 @@ export class LaplacianTracker {
 
   /**
    * Builds the graph of representations `x` [B, D] (no gradient). Returns γ, and the full metrics
-   * when `withSpectrum`.
+   * when `withSpectrum`. The graph needs B ≥ 3 (SPEC §2); a smaller batch (which plain MAE may
+   * train with) returns nothing and forgets the previous graph.
    */
-  update(x: tf.Tensor2D, withSpectrum: boolean): { gamma: number; dynamics?: DynamicsRecord } {
+  update(x: tf.Tensor2D, withSpectrum: boolean): { gamma?: number; dynamics?: DynamicsRecord } {
+    if (x.shape[0] < 3) {
+      this.dispose();
+      return {};
+    }
     const graph = tf.tidy(() => magmaGraph(x, this.options));
     const gamma = graph.gamma.dataSync()[0];
     let dynamics: DynamicsRecord | undefined;

@@ -34,7 +34,7 @@ export interface StepRecord {
   epoch: number;
   /** λ of the MAGMA term (methods with MAGMA only). */
   lambda?: number;
-  /** γ of the reference layer's graph in this batch. */
+  /** γ of the reference layer's graph in this batch (absent for batches of fewer than 3 images). */
   gamma?: number;
   /** Laplacian metrics of the reference layer, every `dynamicsEvery` steps. */
   dynamics?: DynamicsRecord;
@@ -135,6 +135,7 @@ export class Trainer {
         gamma: tracked.gamma, dynamics: tracked.dynamics, batchSize: size, ms: performance.now() - start,
       };
       if (record.lambda === undefined) delete record.lambda;
+      if (record.gamma === undefined) delete record.gamma;
       if (record.dynamics === undefined) delete record.dynamics;
       this.history.push(record);
       for (const listener of this.listeners) listener(record);
