@@ -23,7 +23,7 @@ export async function profileStep(trainer: Trainer, images: tf.Tensor4D): Promis
   const check = tf.env().getBool('CHECK_COMPUTATION_FOR_ERRORS');
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false); // it would read every output back
   const start = performance.now();
-  let info: tf.ProfileInfo;
+  let info: Awaited<ReturnType<typeof tf.profile>>;
   try {
     info = await tf.profile(async () => {
       await trainer.step(images);

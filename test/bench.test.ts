@@ -36,4 +36,3 @@ describe('bench', () => {
     assert.match(lines[1], /^batch 256 vs 2026-11-10\.json: tfjs 5100 → 5000 ms \(-2\.0 %\)$/);
   });
 });
-});
