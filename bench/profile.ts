@@ -34,7 +34,10 @@ export async function profileStep(trainer: Trainer, images: tf.Tensor4D): Promis
   }
   const stepMs = performance.now() - start;
   const byName = new Map<string, { calls: number; ms: number }>();
-  for (const k of info.kernels) {
+  // tf.profile also lists op and custom-gradient scopes (`forward`, `fusedMatMul__op`) around
+  // the kernels they run: keep only the kernels, so nothing counts twice.
+  const backend = tf.getBackend();
+  for (const k of info.kernels.filter((k) => tf.getKernel(k.name, backend) !== undefined)) {
     const entry = byName.get(k.name) ?? { calls: 0, ms: 0 };
     entry.calls++;
     entry.ms += k.kernelTimeMs as number;
