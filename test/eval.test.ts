@@ -185,6 +185,16 @@ describe('eval', () => {
     });
   });
 
+  it('knn and linearProbe report progress: test rows over both metrics, and epochs', () => {
+    const set = (n: number): Features => ({ features: Float32Array.from({ length: n * 4 }, (_, i) => Math.sin(i)), labels: Int32Array.from({ length: n }, (_, i) => i % 3), dim: 4 });
+    const rows: string[] = [];
+    knn(set(100), set(30), { k: 3, chunk: 16, onProgress: (done, total) => rows.push(`${done}/${total}`) });
+    assert.deepEqual(rows, ['16/60', '30/60', '46/60', '60/60']);
+    const epochs: string[] = [];
+    linearProbe(set(100), set(30), { epochs: 3, onProgress: (done, total) => epochs.push(`${done}/${total}`) });
+    assert.deepEqual(epochs, ['1/3', '2/3', '3/3']);
+  });
+
   describe('pixelFeatures', () => {
     it('flattens uint8 images to [0, 1]', () => {
       const ds = new Dataset('tiny', Uint8Array.from([0, 255, 51, 102, 1, 2, 3, 4]), Int32Array.from([1, 0]), [2, 2, 1], ['a', 'b']);

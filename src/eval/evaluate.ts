@@ -20,7 +20,7 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Skip the raw-pixel baseline. Default false. */
   skipPixelBaseline?: boolean;
-  /** Called with a phase name and (done, total) while extracting features. */
+  /** Called with a phase name and (done, total) in every phase: features, k-NN, probe, baseline. */
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -51,11 +51,11 @@ export async function evaluate(model: Mae, data: DatasetSplits, opts: EvaluateOp
     numTrain: data.train.size,
     numTest: data.test.size,
     features: { dim: train.dim, description: 'CLS token after the final LayerNorm, unmasked images' },
-    knn: knn(train, test, { k }),
-    linearProbe: linearProbe(train, test, opts.probe),
+    knn: knn(train, test, { k, onProgress: progress('k-NN (cosine, euclidean)') }),
+    linearProbe: linearProbe(train, test, { ...opts.probe, onProgress: progress('linear probe (epochs)') }),
     seconds: 0,
   };
-  if (!opts.skipPixelBaseline) report.pixelKnn = knn(pixelFeatures(data.train), pixelFeatures(data.test), { k });
+  if (!opts.skipPixelBaseline) report.pixelKnn = knn(pixelFeatures(data.train), pixelFeatures(data.test), { k, onProgress: progress('raw-pixel k-NN') });
   report.seconds = (performance.now() - start) / 1000;
   return report;
 }

@@ -78,6 +78,8 @@ export interface KnnOptions {
   chunk?: number;
   /** Train rows per block multiplied at once; a score block holds chunk × trainChunk floats. Default 16384. */
   trainChunk?: number;
+  /** Called after each chunk of test rows with (test rows done, total), summed over the metrics. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Top-1 accuracy of one weighting, a fraction in [0, 1]. */
@@ -208,7 +210,8 @@ function knnAccuracy(
   train: Features,
   test: Features,
   info: FeaturePairInfo,
-  opts: Required<Omit<KnnOptions, 'metric'>>,
+  opts: Required<Omit<KnnOptions, 'metric' | 'onProgress'>>,
+  onChunk: (rows: number) => void,
 ): number {
   const { k, temperature, chunk, trainChunk } = opts;
   return tf.tidy(() => {
@@ -237,6 +240,7 @@ function knnAccuracy(
         for (const j of top.indices.subarray(i * k, (i + 1) * k)) votes[train.labels[j]] += def.weight(x, row(train, j), temperature);
         if (argmax(votes) === test.labels[start + i]) correct++;
       }
+      onChunk(m);
     }
     return correct / info.numTest;
   });
@@ -264,8 +268,10 @@ export function knn(train: Features, test: Features, opts: KnnOptions = {}): Knn
 
   const metrics: KnnMetric[] = metric === 'both' ? ['cosine', 'euclidean'] : [metric];
   const result: KnnResult = { k, numTrain: info.numTrain, numTest: info.numTest, dim: train.dim };
+  let done = 0;
+  const onChunk = (rows: number) => opts.onProgress?.((done += rows), metrics.length * info.numTest);
   for (const name of metrics) {
-    result[name] = { accuracy: knnAccuracy(METRICS[name], train, test, info, { k, temperature, chunk, trainChunk }) };
+    result[name] = { accuracy: knnAccuracy(METRICS[name], train, test, info, { k, temperature, chunk, trainChunk }, onChunk) };
   }
   return result;
 }

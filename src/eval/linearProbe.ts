@@ -24,6 +24,8 @@ export interface LinearProbeOptions {
   weightDecay?: number;
   /** Seed of the weight init and of the minibatch order. Default 0. */
   seed?: number;
+  /** Called after each epoch with (epochs done, epochs). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Result of {@link linearProbe}. */
@@ -173,6 +175,7 @@ export function linearProbe(train: Features, test: Features, opts: LinearProbeOp
           adam.apply(new Map([['weight', tf.add(tf.matMul(xT, gLogits), tf.mul(w, decay))]]), lrNow); // gradient [dim + 1, C]
         });
       }
+      opts.onProgress?.(epoch + 1, epochs);
     }
 
     const w = weight as tf.Tensor2D;
