@@ -10,7 +10,7 @@
           "libraries": ["-framework Accelerate"]
         }, {
           "include_dirs": ["/usr/include/openblas", "/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu"],
-          "libraries": ["-lopenblas"]
+          "libraries": ["-lopenblas", "-lm", "-lpthread"]
         }]
       ]
     }

@@ -181,6 +181,8 @@ export interface ComputeStrategy {
   batchedProductsAsConvolution: boolean;
   /** Tensors live in main memory, so copying rows in JS beats a gather kernel (wasm's runs ~50× slower). */
   hostMemory: boolean;
+  /** The fused GELU kernels of src/native.ts are registered (one kernel forward, one backward). */
+  fusedGelu: boolean;
 }
 
 let strategy: { backend: string; native: boolean; value: ComputeStrategy } | null = null;
@@ -192,8 +194,8 @@ export function computeStrategy(): ComputeStrategy {
   if (strategy && strategy.backend === backend && strategy.native === native) return strategy.value;
   const hostMemory = backend === 'wasm' || backend === 'cpu';
   const value: ComputeStrategy = backend === 'wasm'
-    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory }
-    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory };
+    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory, fusedGelu: native }
+    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory, fusedGelu: false };
   strategy = { backend, native, value };
   return value;
 }

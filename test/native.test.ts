@@ -2,6 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, useBestBackend } from '../src/backend';
 import { nativeKernels } from '../src/native';
+import { gelu } from '../src/nn/layers';
 import { Rng } from '../src/random';
 import { maxRelativeDiff, useBackend } from './helpers';
 
@@ -88,6 +89,29 @@ describe('native kernels (BLAS on the wasm heap)', () => {
     const got = tf.matMul(tf.tensor2d(va, [300, 200]), tf.tensor2d(vb, [200, 500]));
     assert.ok(maxRelativeDiff(got.dataSync(), want.data) < 1e-6);
     tf.dispose([big, got]);
+  });
+
+  it('fused GELU over 2 threads (2^17 + 3 values): value and gradient match cpu, and no tensor leaks', async () => {
+    const rng = new Rng(11);
+    const n = (1 << 17) + 3; // odd: the two halves differ in size
+    const [vx, vdy] = [values([n], rng).map((v) => 4 * v), values([n], rng)];
+    const run = () => {
+      const x = tf.tensor1d(vx);
+      const dy = tf.tensor1d(vdy);
+      const { value, grads } = tf.valueAndGrads((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), dy)) as tf.Scalar)([x]);
+      const y = gelu(x);
+      const out = { y: y.dataSync() as Float32Array, loss: value.dataSync()[0], dx: grads[0].dataSync() as Float32Array };
+      tf.dispose([x, dy, y, value, ...grads]);
+      return out;
+    };
+    await useBackend('cpu');
+    const want = run();
+    await useBackend('wasm-native');
+    const before = tf.memory().numTensors;
+    const got = run();
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    assert.ok(maxRelativeDiff(got.y, want.y) < 1e-6, `value differs by ${maxRelativeDiff(got.y, want.y)}`);
+    assert.ok(maxRelativeDiff(got.dx, want.dx) < 1e-5, `gradient differs by ${maxRelativeDiff(got.dx, want.dx)}`);
   });
 
   it('MAGMA_LAB_NATIVE=0 restores wasm\'s own kernels and says so', async () => {

@@ -9,7 +9,9 @@
  * (BLAS splits the work over rows and columns of C, never over K), so the same inputs and thread
  * count give the same bits on every run.
  */
+#include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +81,107 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Exact GELU, elementwise over n floats, split in contiguous halves over two threads when n is
+ * large (each element is computed the same way whichever thread does it: deterministic).
+ *   forward:  cdf = Φ(x) = (1 + erf(x/√2))/2, y = x·cdf
+ *   backward: dx = dy·(Φ(x) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π)
+ */
+typedef struct {
+  const float *x, *cdf, *dy;
+  float *y, *out_cdf, *dx;
+  int64_t begin, end;
+} GeluJob;
+
+static void *gelu_forward_part(void *arg) {
+  GeluJob *j = (GeluJob *)arg;
+  for (int64_t i = j->begin; i < j->end; i++) {
+    const float c = 0.5f * (1.0f + erff(j->x[i] * 0.70710678118654752f));
+    j->out_cdf[i] = c;
+    j->y[i] = j->x[i] * c;
+  }
+  return NULL;
+}
+
+static void *gelu_backward_part(void *arg) {
+  GeluJob *j = (GeluJob *)arg;
+  for (int64_t i = j->begin; i < j->end; i++) {
+    const float x = j->x[i];
+    j->dx[i] = j->dy[i] * (j->cdf[i] + x * 0.39894228040143268f * expf(-0.5f * x * x));
+  }
+  return NULL;
+}
+
+/* Runs `part` over [0, n) on two threads when n ≥ 2^16, else on this one. */
+static void run_split(void *(*part)(void *), GeluJob job, int64_t n) {
+  if (n < 65536) {
+    job.begin = 0;
+    job.end = n;
+    part(&job);
+    return;
+  }
+  GeluJob first = job, second = job;
+  first.begin = 0;
+  first.end = n / 2;
+  second.begin = n / 2;
+  second.end = n;
+  pthread_t helper;
+  if (pthread_create(&helper, NULL, part, &second) != 0) {
+    first.end = n; /* no thread: do it all here */
+    part(&first);
+    return;
+  }
+  part(&first);
+  pthread_join(helper, NULL);
+}
+
+/* gelu(heap, n, offX, offY, offCdf): y and cdf of n floats of x. */
+static napi_value Gelu(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *base;
+  size_t length;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &base, &length));
+  int64_t v[4];
+  for (int i = 0; i < 4; i++) CHECK(napi_get_value_int64(env, argv[i + 1], &v[i]));
+  const int64_t n = v[0];
+  if (n < 0 || !in_heap(v[1], n, length) || !in_heap(v[2], n, length) || !in_heap(v[3], n, length)) {
+    napi_throw_range_error(env, NULL, "magma-lab native gelu: an operand lies outside the wasm heap");
+    return NULL;
+  }
+  GeluJob job = {0};
+  job.x = (const float *)((char *)base + v[1]);
+  job.y = (float *)((char *)base + v[2]);
+  job.out_cdf = (float *)((char *)base + v[3]);
+  run_split(gelu_forward_part, job, n);
+  return NULL;
+}
+
+/* geluGrad(heap, n, offDy, offX, offCdf, offDx). */
+static napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *base;
+  size_t length;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &base, &length));
+  int64_t v[5];
+  for (int i = 0; i < 5; i++) CHECK(napi_get_value_int64(env, argv[i + 1], &v[i]));
+  const int64_t n = v[0];
+  if (n < 0 || !in_heap(v[1], n, length) || !in_heap(v[2], n, length) || !in_heap(v[3], n, length) || !in_heap(v[4], n, length)) {
+    napi_throw_range_error(env, NULL, "magma-lab native geluGrad: an operand lies outside the wasm heap");
+    return NULL;
+  }
+  GeluJob job = {0};
+  job.dy = (const float *)((char *)base + v[1]);
+  job.x = (const float *)((char *)base + v[2]);
+  job.cdf = (const float *)((char *)base + v[3]);
+  job.dx = (float *)((char *)base + v[4]);
+  run_split(gelu_backward_part, job, n);
+  return NULL;
+}
+
 /* info() → { blas: "OpenBLAS 0.3.21", threads: 2 }: which BLAS this addon was linked to. */
 static napi_value Info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -109,6 +212,10 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "gemm", NAPI_AUTO_LENGTH, Gemm, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "gemm", fn) != napi_ok ||
+      napi_create_function(env, "gelu", NAPI_AUTO_LENGTH, Gelu, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "gelu", fn) != napi_ok ||
+      napi_create_function(env, "geluGrad", NAPI_AUTO_LENGTH, GeluGrad, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "geluGrad", fn) != napi_ok ||
       napi_create_function(env, "info", NAPI_AUTO_LENGTH, Info, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "info", fn) != napi_ok)
     return NULL;

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { computeStrategy } from '../backend';
+import { GELU_GRAD_KERNEL, GELU_KERNEL } from '../native';
 import type { LinearParams, NormParams } from './params';
 
 /**
@@ -142,7 +143,7 @@ export function layerNorm<T extends tf.Tensor>(x: T, p: NormParams, eps: number)
  * Exact GELU, x·Φ(x) with erf, as torch's nn.GELU(); its gradient Φ(x) + x·φ(x) reuses Φ from
  * the forward pass.
  */
-export const gelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+const geluByKernels = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5); // Φ(x)
   save([x, cdf]);
@@ -154,6 +155,25 @@ export const gelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => 
     },
   };
 }) as <T extends tf.Tensor>(x: T) => T;
+
+/** {@link gelu} as the two fused native kernels (src/native.ts), with the same formulas. */
+const geluFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  const [value, cdf] = tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor[]; // x·Φ(x), Φ(x)
+  save([x, cdf]);
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, [xs, phi]: tf.Tensor[]) => tf.engine().runKernel(GELU_GRAD_KERNEL, { dy, x: xs, cdf: phi }) as tf.Tensor,
+  };
+});
+
+/**
+ * Exact GELU, x·Φ(x) with erf, as torch's nn.GELU(): one fused kernel each way where the native
+ * kernels provide them, else a handful of TF.js kernels.
+ */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return (computeStrategy().fusedGelu ? geluFused(x) : geluByKernels(x)) as T;
+}
 
 /** A [1, 1, D] token repeated to [B, n, D] by broadcasting (its gradient is one sum). */
 export function broadcastToken(token: tf.Tensor, batch: number, n: number): tf.Tensor3D {
