@@ -135,49 +135,55 @@ static void run_split(void *(*part)(void *), GeluJob job, int64_t n) {
   pthread_join(helper, NULL);
 }
 
+/*
+ * Reads (heap, n, offset × count) and checks that each offset holds n floats inside the heap.
+ * Returns 0 (with a JS exception pending) when an argument is bad.
+ */
+static int elementwise_args(napi_env env, napi_callback_info info, const char *kernel, int count, char **base, int64_t *n, int64_t *offsets) {
+  size_t argc = 8;
+  napi_value argv[8];
+  void *heap;
+  size_t length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != (size_t)(2 + count) ||
+      napi_get_arraybuffer_info(env, argv[0], &heap, &length) != napi_ok || napi_get_value_int64(env, argv[1], n) != napi_ok) {
+    napi_throw_error(env, NULL, "magma-lab native: bad arguments to an elementwise kernel");
+    return 0;
+  }
+  for (int i = 0; i < count; i++) {
+    if (napi_get_value_int64(env, argv[i + 2], &offsets[i]) != napi_ok || *n < 0 || !in_heap(offsets[i], *n, length)) {
+      char message[128];
+      snprintf(message, sizeof message, "magma-lab native %s: operand %d lies outside the wasm heap", kernel, i);
+      napi_throw_range_error(env, NULL, message);
+      return 0;
+    }
+  }
+  *base = (char *)heap;
+  return 1;
+}
+
 /* gelu(heap, n, offX, offY, offCdf): y and cdf of n floats of x. */
 static napi_value Gelu(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *base;
-  size_t length;
-  CHECK(napi_get_arraybuffer_info(env, argv[0], &base, &length));
-  int64_t v[4];
-  for (int i = 0; i < 4; i++) CHECK(napi_get_value_int64(env, argv[i + 1], &v[i]));
-  const int64_t n = v[0];
-  if (n < 0 || !in_heap(v[1], n, length) || !in_heap(v[2], n, length) || !in_heap(v[3], n, length)) {
-    napi_throw_range_error(env, NULL, "magma-lab native gelu: an operand lies outside the wasm heap");
-    return NULL;
-  }
+  char *base;
+  int64_t n, off[3];
+  if (!elementwise_args(env, info, "gelu", 3, &base, &n, off)) return NULL;
   GeluJob job = {0};
-  job.x = (const float *)((char *)base + v[1]);
-  job.y = (float *)((char *)base + v[2]);
-  job.out_cdf = (float *)((char *)base + v[3]);
+  job.x = (const float *)(base + off[0]);
+  job.y = (float *)(base + off[1]);
+  job.out_cdf = (float *)(base + off[2]);
   run_split(gelu_forward_part, job, n);
   return NULL;
 }
 
 /* geluGrad(heap, n, offDy, offX, offCdf, offDx). */
 static napi_value GeluGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *base;
-  size_t length;
-  CHECK(napi_get_arraybuffer_info(env, argv[0], &base, &length));
-  int64_t v[5];
-  for (int i = 0; i < 5; i++) CHECK(napi_get_value_int64(env, argv[i + 1], &v[i]));
-  const int64_t n = v[0];
-  if (n < 0 || !in_heap(v[1], n, length) || !in_heap(v[2], n, length) || !in_heap(v[3], n, length) || !in_heap(v[4], n, length)) {
-    napi_throw_range_error(env, NULL, "magma-lab native geluGrad: an operand lies outside the wasm heap");
-    return NULL;
-  }
+  char *base;
+  int64_t n, off[4];
+  if (!elementwise_args(env, info, "geluGrad", 4, &base, &n, off)) return NULL;
   GeluJob job = {0};
-  job.dy = (const float *)((char *)base + v[1]);
-  job.x = (const float *)((char *)base + v[2]);
-  job.cdf = (const float *)((char *)base + v[3]);
-  job.dx = (float *)((char *)base + v[4]);
+  job.dy = (const float *)(base + off[0]);
+  job.x = (const float *)(base + off[1]);
+  job.cdf = (const float *)(base + off[2]);
+  job.dx = (float *)(base + off[3]);
   run_split(gelu_backward_part, job, n);
   return NULL;
 }
