@@ -72,9 +72,9 @@ export function describeBackend(r: BackendReport): string {
   return `backend: ${r.description}${forced}${skipped}`;
 }
 
-/** `MAGMA_LAB_NATIVE=0` (or `off`, `false`) keeps wasm's own kernels. */
-function nativeWanted(): boolean {
-  return !['0', 'off', 'false', 'no'].includes((process.env.MAGMA_LAB_NATIVE ?? '').toLowerCase());
+/** Whether a `MAGMA_LAB_NATIVE` value allows the native kernels: `0`, `off`, `false` and `no` keep wasm's own. */
+export function nativeWanted(setting: string | undefined = process.env.MAGMA_LAB_NATIVE): boolean {
+  return !['0', 'off', 'false', 'no'].includes((setting ?? '').toLowerCase());
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

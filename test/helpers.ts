@@ -3,7 +3,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { useBestBackend } from '../src/backend';
+import { nativeWanted, useBestBackend } from '../src/backend';
 import type { MaeConfig } from '../src/config';
 
 /**
@@ -23,12 +23,10 @@ const nativeSettingOfThisRun = process.env.MAGMA_LAB_NATIVE;
  * skips the calling test, unless MAGMA_LAB_REQUIRE_NATIVE=1 (CI), where it fails.
  */
 export async function useBackend(name: ComputePath, test?: Mocha.Context): Promise<void> {
-  if (name === 'wasm-plain') process.env.MAGMA_LAB_NATIVE = '0';
-  else if (name === 'wasm-native') delete process.env.MAGMA_LAB_NATIVE;
-  else if (nativeSettingOfThisRun === undefined) delete process.env.MAGMA_LAB_NATIVE;
-  else process.env.MAGMA_LAB_NATIVE = nativeSettingOfThisRun;
-  const offForThisRun = ['0', 'off', 'false', 'no'].includes((nativeSettingOfThisRun ?? '').toLowerCase());
-  if (name === 'wasm-native' && offForThisRun) process.env.MAGMA_LAB_NATIVE = nativeSettingOfThisRun;
+  const offForThisRun = !nativeWanted(nativeSettingOfThisRun);
+  const setting = name === 'wasm-plain' ? '0' : name === 'wasm-native' && !offForThisRun ? undefined : nativeSettingOfThisRun;
+  if (setting === undefined) delete process.env.MAGMA_LAB_NATIVE;
+  else process.env.MAGMA_LAB_NATIVE = setting;
   const report = await useBestBackend(name === 'cpu' ? 'cpu' : 'wasm');
   if (name === 'wasm-native' && !report.native) {
     const why = offForThisRun ? 'MAGMA_LAB_NATIVE turns them off for this run' : report.skipped.join('; ');
