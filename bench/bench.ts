@@ -3,13 +3,15 @@
  * model of ../shared/research/BACKEND.md: MAE + MAGMA between blocks 2 and 3) at batch 64, and at
  * batch 256 as exactly accumulated micro-batches of 64 (the wasm32 heap, at most 4 GiB, cannot
  * hold 256 at once);
- * the linear layers' matrix products of one step alone; then evaluation speed. With
+ * the linear layers' matrix products of one step alone; one AdamW update with its moments on the
+ * host and on the device; then evaluation speed. With
  * `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py, Debian's python3-torch on
  * OpenBLAS, all cores) takes turns with TF.js, round by round, after a check that both compute the
  * same loss for the same weights, images and masks.
  *
- * `--profile [--profile-batch 64] [--top 15]` only profiles one training step kernel by kernel
- * (bench/profile.ts) on the active backend (MAGMA_LAB_NATIVE=0 for the plain wasm kernels).
+ * `--profile [--profile-batch 64] [--top 15]` only profiles, kernel by kernel (bench/profile.ts),
+ * one training step and one batch of feature extraction on the active backend
+ * (MAGMA_LAB_NATIVE=0 for the plain wasm kernels).
  *
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
  * --warmup N (default 2), --cases 64,256, --micro-batch N (TF.js micro-batch size, default 64),
@@ -26,12 +28,13 @@ import { presets } from '../src/config';
 import { writeFileAtomic } from '../src/io';
 import { createMae } from '../src/nn/mae';
 import { Rng } from '../src/random';
+import { AdamW } from '../src/train/optimizer';
 import { createTrainer, type Trainer } from '../src/train/trainer';
 import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
 import { maeStepFlops } from './flops';
 import { linearProducts, timeTfjsProducts } from './matmuls';
 import { measurePeak, type MachinePeak } from './peak';
-import { formatProfile, profileStep } from './profile';
+import { formatProfile, profileKernels } from './profile';
 import { compareWithPrevious } from './regression';
 import { ensurePytorch, TorchStep, type SameModelCheck, type TorchInfo, type TorchStepConfig } from './torch';
 
@@ -135,6 +138,32 @@ async function runCase(batch: number, microBatch: number, rounds: number, steps:
   return result;
 }
 
+/**
+ * One AdamW update of every tiny32 parameter (2.22 M), median ms of `repeats`, with the moments on
+ * the host (JavaScript loops) and on the device (tensor ops): on which backend each is faster.
+ */
+function timeOptimizer(repeats: number): { hostMs: number; deviceMs: number } {
+  const model = createMae(CONFIG, { seed: 0 });
+  const rng = new Rng(5);
+  const grads = new Map(model.params.map((p) => [p.name, tf.tensor(Float32Array.from({ length: p.variable.size }, () => 1e-3 * rng.normal()), p.variable.shape)]));
+  const median = (moments: 'host' | 'device') => {
+    const opt = new AdamW(model.params, { moments });
+    const ms: number[] = [];
+    for (let i = 0; i < repeats + 1; i++) {
+      const start = performance.now();
+      opt.apply(grads, 1e-4);
+      model.params[0].variable.dataSync(); // wait for the update (device backends run asynchronously)
+      if (i > 0) ms.push(performance.now() - start); // the first update warms up
+    }
+    opt.dispose();
+    return round1(ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)]);
+  };
+  const result = { hostMs: median('host'), deviceMs: median('device') };
+  tf.dispose([...grads.values()]);
+  model.dispose();
+  return result;
+}
+
 /** Starts PyTorch and checks it computes magma-lab's loss; null (with the reason logged) when unavailable. */
 async function startTorch(threads: number): Promise<{ torch: TorchStep; info: TorchInfo; check: SameModelCheck } | null> {
   const problem = ensurePytorch(log);
@@ -179,7 +208,10 @@ function simdFlags(): string[] {
   return ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile', 'asimd', 'sve'].filter((f) => flags.has(f));
 }
 
-/** Prints the kernel profile of one tiny32 M-MAE step (after two warm-up steps). */
+/**
+ * Prints the kernel profiles of one tiny32 M-MAE training step and of one batch of tiny28
+ * feature extraction (the evaluation's forward pass), each after two warm-up runs.
+ */
 async function profile(batch: number, top: number): Promise<void> {
   const model = createMae(CONFIG, { seed: 0 });
   const trainer = createTrainer(model, {
@@ -187,12 +219,22 @@ async function profile(batch: number, top: number): Promise<void> {
     magma: { reference: MAGMA.referenceBlocks, target: MAGMA.targetBlock, schedule: `constant:${MAGMA.lambda}` },
   });
   const images = randomImages(batch);
-  for (let i = 0; i < 2; i++) await trainer.step(images);
+  const step = () => trainer.step(images).then(() => undefined);
+  for (let i = 0; i < 2; i++) await step();
   log(`kernel profile of one tiny32 M-MAE step at batch ${batch}:`);
-  console.log(formatProfile(await profileStep(trainer, images), top));
-  images.dispose();
+  console.log(formatProfile(await profileKernels(step), top));
+  tf.dispose(images);
   trainer.dispose();
   model.dispose();
+
+  const encoder = createMae(presets.tiny28, { seed: 0 });
+  const digits = tf.randomUniform([256, 28, 28, 1], 0, 1, 'float32', 0) as tf.Tensor4D;
+  const extract = async () => { const f = encoder.features(digits); await f.data(); f.dispose(); };
+  for (let i = 0; i < 2; i++) await extract();
+  log('kernel profile of the features of 256 tiny28 images (one evaluation batch):');
+  console.log(formatProfile(await profileKernels(extract), top));
+  digits.dispose();
+  encoder.dispose();
 }
 
 async function main(): Promise<void> {
@@ -228,6 +270,7 @@ async function main(): Promise<void> {
   } finally {
     torch?.torch.close();
   }
+  const optimizer = timeOptimizer(5);
   let evaluation: EvalSpeed | null = null;
   if (evalImages > 0) {
     log(`evaluation: features of ${evalImages} images (tiny28), k-NN…`);
@@ -238,7 +281,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(), backend: backend.description, tfjs: tf.version.tfjs, node: process.version,
     cpu: os.cpus()[0]?.model, cpuFlags: simdFlags(), cores: os.cpus().length, loadAverage: os.loadavg().map(round1),
     model: 'tiny32 M-MAE (MAGMA reference block 2, target 3, λ 1)', rounds, steps, warmup,
-    peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, matmuls, evaluation,
+    peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, matmuls, optimizer, evaluation,
   };
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
@@ -255,6 +298,8 @@ async function main(): Promise<void> {
     console.log(`linear-layer matmuls of a batch-64 step (${matmuls.products} products, ${matmuls.gflop} GFLOP): tfjs ${matmuls.tfjsMs} ms` +
       (matmuls.torchMs !== null ? `, torch ${matmuls.torchMs} ms` : ''));
   }
+  console.log(`AdamW update of the ${createParameterCount()} tiny32 parameters: moments on the host ${optimizer.hostMs} ms, on the device ${optimizer.deviceMs} ms ` +
+    `(the default here: ${new AdamW([]).moments})`);
   if (evaluation) {
     console.log(`evaluation: features ${evaluation.featureImages} images ${evaluation.featureSeconds.toFixed(1)} s ` +
       `(${evaluation.featureImagesPerSecond.toFixed(0)} img/s); k-NN ${evaluation.knnTest}×${evaluation.knnTrain} ${evaluation.knnSeconds.toFixed(1)} s`);

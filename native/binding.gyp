@@ -3,7 +3,7 @@
     {
       "target_name": "magma_native",
       "sources": ["src/kernels.c"],
-      "cflags": ["-O3", "-std=c11"],
+      "cflags": ["-O3", "-std=c11", "-fno-trapping-math"],
       "conditions": [
         ["OS=='mac'", {
           "defines": ["MAGMA_ACCELERATE", "ACCELERATE_NEW_LAPACK"],

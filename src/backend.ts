@@ -142,7 +142,9 @@ async function startNative(): Promise<{ description: string } | string> {
     }
     try {
       require(pkg);
-      if (await quietly(() => tf.setBackend('tensorflow'))) return { description: `tensorflow (${pkg.split('/')[1]})` };
+      if (await quietly(() => tf.setBackend('tensorflow'))) {
+        return { description: tensorflowDescription(pkg, (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice) };
+      }
       failures.push(`${pkg} failed to initialize`);
     } catch (e) {
       failures.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
@@ -150,6 +152,17 @@ async function startNative(): Promise<{ description: string } | string> {
   }
   if (failures.length) return failures.join('; ');
   return 'not installed (optional dependencies @tensorflow/tfjs-node-gpu / tfjs-node; their installer downloads libtensorflow)';
+}
+
+/**
+ * `tensorflow (tfjs-node-gpu, on a GPU)`, or a warning when tfjs-node-gpu found no CUDA device and
+ * so runs on the CPU: the backend's own `isUsingGpuDevice` says which.
+ */
+export function tensorflowDescription(pkg: string, usingGpu: boolean | undefined): string {
+  const name = pkg.split('/')[1];
+  if (usingGpu) return `tensorflow (${name}, on a GPU)`;
+  if (name === 'tfjs-node-gpu') return `tensorflow (${name}, but no GPU device was found: running on the CPU; check CUDA and cuDNN)`;
+  return `tensorflow (${name}, CPU)`;
 }
 
 /** Runs `f` with console.warn silenced: the cpu backend prints a "you are running in Node.js" banner on stderr. */
@@ -181,8 +194,8 @@ export interface ComputeStrategy {
   batchedProductsAsConvolution: boolean;
   /** Tensors live in main memory, so copying rows in JS beats a gather kernel (wasm's runs ~50× slower). */
   hostMemory: boolean;
-  /** The fused GELU kernels of src/native.ts are registered (one kernel forward, one backward). */
-  fusedGelu: boolean;
+  /** The fused GELU and LayerNorm kernels of src/native.ts are registered (one kernel forward, one backward each). */
+  fusedKernels: boolean;
 }
 
 let strategy: { backend: string; native: boolean; value: ComputeStrategy } | null = null;
@@ -194,8 +207,8 @@ export function computeStrategy(): ComputeStrategy {
   if (strategy && strategy.backend === backend && strategy.native === native) return strategy.value;
   const hostMemory = backend === 'wasm' || backend === 'cpu';
   const value: ComputeStrategy = backend === 'wasm'
-    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory, fusedGelu: native }
-    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory, fusedGelu: false };
+    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory, fusedKernels: native }
+    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory, fusedKernels: false };
   strategy = { backend, native, value };
   return value;
 }

@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { describeBackend, useBestBackend } from '../src/backend';
+import { describeBackend, tensorflowDescription, useBestBackend } from '../src/backend';
 
 describe('useBestBackend', () => {
   const saved = process.env.MAGMA_LAB_BACKEND;
@@ -35,5 +35,11 @@ describe('useBestBackend', () => {
     assert.match(describeBackend(report), /forced by MAGMA_LAB_BACKEND/);
     process.env.MAGMA_LAB_BACKEND = 'gpu';
     await assert.rejects(useBestBackend(), /MAGMA_LAB_BACKEND='gpu' is not a backend; use tensorflow, wasm or cpu/);
+  });
+
+  it('says whether native TensorFlow really runs on a GPU (as the backend reports it)', () => {
+    assert.equal(tensorflowDescription('@tensorflow/tfjs-node-gpu', true), 'tensorflow (tfjs-node-gpu, on a GPU)');
+    assert.match(tensorflowDescription('@tensorflow/tfjs-node-gpu', false), /no GPU device was found: running on the CPU; check CUDA/);
+    assert.equal(tensorflowDescription('@tensorflow/tfjs-node', undefined), 'tensorflow (tfjs-node, CPU)');
   });
 });

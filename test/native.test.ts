@@ -1,8 +1,9 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackend, useBestBackend } from '../src/backend';
-import { nativeKernels } from '../src/native';
-import { gelu } from '../src/nn/layers';
+import { ADDON_PATH, nativeKernels } from '../src/native';
+import { gelu, layerNorm } from '../src/nn/layers';
+import type { NormParams } from '../src/nn/params';
 import { Rng } from '../src/random';
 import { maxRelativeDiff, useBackend } from './helpers';
 
@@ -112,6 +113,56 @@ describe('native kernels (BLAS on the wasm heap)', () => {
     assert.equal(tf.memory().numTensors, before, 'tensors leaked');
     assert.ok(maxRelativeDiff(got.y, want.y) < 1e-6, `value differs by ${maxRelativeDiff(got.y, want.y)}`);
     assert.ok(maxRelativeDiff(got.dx, want.dx) < 1e-5, `gradient differs by ${maxRelativeDiff(got.dx, want.dx)}`);
+  });
+
+  it('fused LayerNorm over 2 threads (4001 rows of 37): value and every gradient match cpu, the same bits twice, no tensor leaks', async () => {
+    const rng = new Rng(12);
+    const [rows, d] = [4001, 37]; // rows·d ≥ 2^16: two threads; d not a multiple of the 8 lanes
+    const vx = values([rows, d], rng).map((v, i) => 3 * v + (i % d) * 0.1); // rows with a non-zero mean
+    const [vdy, vw, vb] = [values([rows, d], rng), values([d], rng), values([d], rng)];
+    const run = () => {
+      const [x, dy, weight, bias] = [tf.tensor2d(vx, [rows, d]), tf.tensor2d(vdy, [rows, d]), tf.tensor1d(vw), tf.tensor1d(vb)];
+      const params = (w: tf.Tensor, b: tf.Tensor) => ({ weight: w, bias: b }) as unknown as NormParams; // plain tensors, to take gradients
+      // layerNorm's reshapes are freed by the model's tidy; here by this one
+      const f = (t: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.sum(tf.mul(layerNorm(t, params(w, b), 1e-6), dy)) as tf.Scalar);
+      const { value, grads } = tf.valueAndGrads(f)([x, weight, bias]);
+      const y = tf.tidy(() => layerNorm(x, params(weight, bias), 1e-6));
+      const out = [y, ...grads].map((t) => t.dataSync() as Float32Array);
+      tf.dispose([x, dy, weight, bias, y, value, ...grads]);
+      return out;
+    };
+    await useBackend('cpu');
+    const want = run();
+    await useBackend('wasm-native');
+    const before = tf.memory().numTensors;
+    const got = run();
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    ['y', 'dx', 'dγ', 'dβ'].forEach((name, i) => {
+      assert.ok(maxRelativeDiff(got[i], want[i]) < 1e-5, `${name} differs by ${maxRelativeDiff(got[i], want[i])}`);
+    });
+    const again = run();
+    again.forEach((a, i) => assert.deepEqual(a, got[i], 'not deterministic'));
+  });
+
+  it('the addon checks every operand against the heap and every size before touching memory', async () => {
+    await useBackend('wasm-native');
+    const addon = require(ADDON_PATH);
+    const heap = new ArrayBuffer(4096); // 1024 floats
+    const outside = /lies outside the wasm heap/;
+    assert.throws(() => addon.gemm(heap, 1, 16, 16, 16, 0, 0, 0, 0, 1024, 0, 3200, -1, 0), outside); // C: 256 floats at byte 3200
+    assert.throws(() => addon.gemm(heap, 2, 32, 32, 32, 0, 0, 0, 1024, 0, 0, 0, -1, 0), outside); //  A: 2 items of 1024 floats
+    assert.throws(() => addon.gelu(heap, 1025, 0, 0, 0), outside);
+    assert.throws(() => addon.gelu(heap, 16, 0, 4096, 0), outside);
+    assert.throws(() => addon.gelu(heap, 16, 2, 64, 128), outside); // not float-aligned
+    assert.throws(() => addon.geluGrad(heap, 16, 0, 0, 0, -4), outside);
+    assert.throws(() => addon.layerNorm(heap, 200, 10, 1e-6, 0, 0, 0, 0, 0, 0), outside); // x: 2000 floats
+    assert.throws(() => addon.layerNorm(heap, 8, 8, 1e-6, 0, 4080, 0, 0, 0, 0), outside); // γ runs past the end
+    assert.throws(() => addon.layerNormGrad(heap, 8, 8, 0, 0, 4092, 0, 0, 0, 0), outside); // r runs past the end
+    assert.throws(() => addon.layerNorm(heap, 0, 8, 1e-6, 0, 0, 0, 0, 0, 0), /rows must be a positive 32-bit size/);
+    assert.throws(() => addon.layerNorm(heap, 8, 2.5, 1e-6, 0, 0, 0, 0, 0, 0), /d must be a positive 32-bit size/);
+    assert.throws(() => addon.layerNorm(heap, 8, 8, 0, 0, 0, 0, 0, 0, 0), /eps must be positive/);
+    assert.throws(() => addon.gelu(heap, 16, 0, 0), /expected the heap and 4 numbers/);
+    assert.throws(() => addon.gelu(new Float32Array(4), 1, 0, 0, 0), /expected the heap and 4 numbers/);
   });
 
   it('MAGMA_LAB_NATIVE=0 restores wasm\'s own kernels and says so', async () => {

@@ -29,20 +29,61 @@ describe('learning-rate schedule', () => {
 describe('AdamW', () => {
   before(() => useBackend('cpu'));
 
-  it('matches a hand-computed torch.optim.AdamW update, with decay only where marked', () => {
-    const store = new ParamStore(new Rng(0));
-    const w = store.constant('w', [2], 2, true);
-    const b = store.constant('b', [2], 2, false);
-    const opt = new AdamW(store.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
-    const g = tf.tensor1d([0.5, -2]);
-    opt.apply(new Map([['w', g], ['b', g]]), 0.01);
-    // Step 1: m̂ = g, v̂ = g², update = g/(|g| + ε) ≈ sign(g).
-    assertClose(w.dataSync(), [2 * (1 - 0.001) - 0.01, 2 * (1 - 0.001) + 0.01], 1e-6);
-    assertClose(b.dataSync(), [2 - 0.01, 2 + 0.01], 1e-6);
-    // Step 2 with the same gradient: m̂ = g, v̂ = g² again.
-    opt.apply(new Map([['w', g]]), 0.01);
-    assertClose(w.dataSync(), [(2 * 0.999 - 0.01) * 0.999 - 0.01, (2 * 0.999 + 0.01) * 0.999 + 0.01], 1e-6);
-    assertClose(b.dataSync(), [1.99, 2.01], 1e-6, 0, 'a parameter without gradient is untouched');
+  for (const moments of ['host', 'device'] as const) {
+    it(`matches a hand-computed torch.optim.AdamW update, with decay only where marked (moments on the ${moments})`, () => {
+      const store = new ParamStore(new Rng(0));
+      const w = store.constant('w', [2], 2, true);
+      const b = store.constant('b', [2], 2, false);
+      const opt = new AdamW(store.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, moments });
+      assert.equal(opt.moments, moments);
+      const g = tf.tensor1d([0.5, -2]);
+      opt.apply(new Map([['w', g], ['b', g]]), 0.01);
+      // Step 1: m̂ = g, v̂ = g², update = g/(|g| + ε) ≈ sign(g).
+      assertClose(w.dataSync(), [2 * (1 - 0.001) - 0.01, 2 * (1 - 0.001) + 0.01], 1e-6);
+      assertClose(b.dataSync(), [2 - 0.01, 2 + 0.01], 1e-6);
+      // Step 2 with the same gradient: m̂ = g, v̂ = g² again.
+      opt.apply(new Map([['w', g]]), 0.01);
+      assertClose(w.dataSync(), [(2 * 0.999 - 0.01) * 0.999 - 0.01, (2 * 0.999 + 0.01) * 0.999 + 0.01], 1e-6);
+      assertClose(b.dataSync(), [1.99, 2.01], 1e-6, 0, 'a parameter without gradient is untouched');
+      tf.dispose(g);
+      opt.dispose();
+      store.params.forEach((p) => p.variable.dispose());
+    });
+  }
+
+  it('moments on the device follow the host path over 6 steps, save and load the same state, and leak nothing', () => {
+    const rng = new Rng(3);
+    const gradValues = Array.from({ length: 6 }, () => [12, 4].map((n) => Float32Array.from({ length: n }, () => rng.normal())));
+    const run = (moments: 'host' | 'device') => {
+      const store = new ParamStore(new Rng(1));
+      store.constant('w', [3, 4], 0.5, true);
+      store.constant('b', [4], 0, false);
+      const opt = new AdamW(store.params, { moments });
+      const before = tf.memory().numTensors;
+      const grads = gradValues.map((values) => new Map(store.params.map((p, i) => [p.name, tf.tensor(values[i], p.variable.shape)])));
+      grads.forEach((g, step) => opt.apply(g, 1e-2 * (step + 1)));
+      grads.forEach((g) => tf.dispose([...g.values()]));
+      assert.equal(tf.memory().numTensors, before, `${moments}: tensors leaked`);
+      const out = { state: opt.state(), values: store.params.map((p) => Array.from(p.variable.dataSync())) };
+      return { ...out, opt, store };
+    };
+    const host = run('host');
+    const device = run('device');
+    for (let i = 0; i < host.values.length; i++) assertClose(device.values[i], host.values[i], 1e-5, 1e-7, `param ${i}`);
+    for (const name of ['w', 'b']) {
+      assertClose(device.state.m[name], host.state.m[name], 1e-5, 1e-7, `m of ${name}`);
+      assertClose(device.state.v[name], host.state.v[name], 1e-5, 1e-7, `v of ${name}`);
+    }
+    // A state saved by either path loads into the other.
+    device.opt.load(host.state);
+    assert.deepEqual(device.opt.state(), host.state);
+    assert.throws(() => device.opt.load({ ...host.state, m: { w: new Float32Array(2) } }), /optimizer state 'm' of parameter w: expected 12 values, found 2/);
+    for (const r of [host, device]) {
+      const before = tf.memory().numTensors;
+      r.opt.dispose();
+      assert.equal(tf.memory().numTensors, before - (r === device ? 4 : 0), 'dispose frees the device moments');
+      r.store.params.forEach((p) => p.variable.dispose());
+    }
   });
 });
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef MAGMA_ACCELERATE
@@ -82,109 +83,310 @@ static napi_value Gemm(napi_env env, napi_callback_info info) {
 }
 
 /*
- * Exact GELU, elementwise over n floats, split in contiguous halves over two threads when n is
- * large (each element is computed the same way whichever thread does it: deterministic).
- *   forward:  cdf = Φ(x) = (1 + erf(x/√2))/2, y = x·cdf
+ * The elementwise and row-wise kernels below run in two halves on two threads when the work is
+ * large (≥ 2^16 floats), else on this thread. Where the halves are cut depends only on the sizes,
+ * never on whether the helper thread could start (if not, this thread runs both halves in turn),
+ * so every result has the same bits on every run.
+ *
+ * Their loops are compiled for several vector widths (AVX-512, AVX2, baseline) and the widest the
+ * CPU has is picked when the addon loads. -fno-trapping-math (binding.gyp) lets the compiler
+ * vectorize the clamps and selects; NaN still propagates through every formula.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+#define SPLIT_AT 65536
+
+/* The rows (or elements) [begin, end) one thread works on: the first member of every job. */
+typedef struct {
+  int64_t begin, end;
+} Span;
+
+/* Runs part(first) and part(second) on [0, n) cut in halves when `split`, else part(first) on all of it. */
+static void run_in_halves(void *(*part)(void *), Span *first, Span *second, int64_t n, int split) {
+  first->begin = 0;
+  first->end = split ? n / 2 : n;
+  second->begin = first->end;
+  second->end = n;
+  pthread_t helper;
+  const int threaded = split && pthread_create(&helper, NULL, part, second) == 0;
+  part(first);
+  if (threaded) pthread_join(helper, NULL);
+  else if (split) part(second);
+}
+
+/* exp(x) for x ≤ 0 in float: Cephes expf's range reduction and polynomial, max relative error 8e-8. */
+static inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) */
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;           /* x − n·ln 2, in two parts */
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+  float scale;
+  memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+
+/*
+ * Φ(x), the standard normal CDF, in float, as erfc: Φ(x) = erfc(−x/√2)/2, so the left tail keeps
+ * its relative precision (1 + erf(x/√2) would cancel to a few bits there). erfc(z) for z ≥ 0 is
+ * Numerical Recipes' erfcc (fractional error < 1.2e-7). Against double: relative error of Φ
+ * < 2e-5 everywhere (< 1e-6 for x > −6), absolute error of x·Φ(x) < 4e-7. glibc's erff is 40×
+ * slower and does not vectorize.
+ */
+static inline float normal_cdf(float x) {
+  const float z = fabsf(x) * 0.70710678118654752f;
+  const float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t + -0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t + -1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t + -0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t + -1.26551223f;
+  const float half_erfc = 0.5f * t * exp_nonpositive(p - z * z); /* erfc(|x|/√2)/2 */
+  return x < 0 ? half_erfc : 1.0f - half_erfc;
+}
+
+/*
+ * Exact GELU, elementwise over n floats.
+ *   forward:  cdf = Φ(x), y = x·cdf
  *   backward: dx = dy·(Φ(x) + x·φ(x)), φ(x) = exp(−x²/2)/√(2π)
  */
 typedef struct {
+  Span span;
   const float *x, *cdf, *dy;
   float *y, *out_cdf, *dx;
-  int64_t begin, end;
 } GeluJob;
 
-static void *gelu_forward_part(void *arg) {
+VECTOR_CLONES static void *gelu_forward_part(void *arg) {
   GeluJob *j = (GeluJob *)arg;
-  for (int64_t i = j->begin; i < j->end; i++) {
-    const float c = 0.5f * (1.0f + erff(j->x[i] * 0.70710678118654752f));
+  for (int64_t i = j->span.begin; i < j->span.end; i++) {
+    const float c = normal_cdf(j->x[i]);
     j->out_cdf[i] = c;
     j->y[i] = j->x[i] * c;
   }
   return NULL;
 }
 
-static void *gelu_backward_part(void *arg) {
+VECTOR_CLONES static void *gelu_backward_part(void *arg) {
   GeluJob *j = (GeluJob *)arg;
-  for (int64_t i = j->begin; i < j->end; i++) {
+  for (int64_t i = j->span.begin; i < j->span.end; i++) {
     const float x = j->x[i];
-    j->dx[i] = j->dy[i] * (j->cdf[i] + x * 0.39894228040143268f * expf(-0.5f * x * x));
+    j->dx[i] = j->dy[i] * (j->cdf[i] + x * 0.39894228040143268f * exp_nonpositive(-0.5f * x * x));
   }
   return NULL;
 }
 
-/* Runs `part` over [0, n) on two threads when n ≥ 2^16, else on this one. */
-static void run_split(void *(*part)(void *), GeluJob job, int64_t n) {
-  if (n < 65536) {
-    job.begin = 0;
-    job.end = n;
-    part(&job);
-    return;
-  }
-  GeluJob first = job, second = job;
-  first.begin = 0;
-  first.end = n / 2;
-  second.begin = n / 2;
-  second.end = n;
-  pthread_t helper;
-  if (pthread_create(&helper, NULL, part, &second) != 0) {
-    first.end = n; /* no thread: do it all here */
-    part(&first);
-    return;
-  }
-  part(&first);
-  pthread_join(helper, NULL);
-}
-
 /*
- * Reads (heap, n, offset × count) and checks that each offset holds n floats inside the heap.
- * Returns 0 (with a JS exception pending) when an argument is bad.
+ * Reads a kernel's arguments: the heap (an ArrayBuffer), then `count` numbers. Returns 0, with a
+ * JS exception pending, when they are not that.
  */
-static int elementwise_args(napi_env env, napi_callback_info info, const char *kernel, int count, char **base, int64_t *n, int64_t *offsets) {
-  size_t argc = 8;
-  napi_value argv[8];
+static int read_args(napi_env env, napi_callback_info info, const char *kernel, size_t count, char **base, size_t *length, double *values) {
+  size_t argc = 16;
+  napi_value argv[16];
   void *heap;
-  size_t length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != (size_t)(2 + count) ||
-      napi_get_arraybuffer_info(env, argv[0], &heap, &length) != napi_ok || napi_get_value_int64(env, argv[1], n) != napi_ok) {
-    napi_throw_error(env, NULL, "magma-lab native: bad arguments to an elementwise kernel");
+  int ok = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == count + 1 &&
+           napi_get_arraybuffer_info(env, argv[0], &heap, length) == napi_ok;
+  for (size_t i = 0; ok && i < count; i++) ok = napi_get_value_double(env, argv[i + 1], &values[i]) == napi_ok;
+  if (!ok) {
+    char message[128];
+    snprintf(message, sizeof message, "magma-lab native %s: expected the heap and %zu numbers", kernel, count);
+    napi_throw_error(env, NULL, message);
     return 0;
-  }
-  for (int i = 0; i < count; i++) {
-    if (napi_get_value_int64(env, argv[i + 2], &offsets[i]) != napi_ok || *n < 0 || !in_heap(offsets[i], *n, length)) {
-      char message[128];
-      snprintf(message, sizeof message, "magma-lab native %s: operand %d lies outside the wasm heap", kernel, i);
-      napi_throw_range_error(env, NULL, message);
-      return 0;
-    }
   }
   *base = (char *)heap;
   return 1;
 }
 
+/* True when `size` is a whole number in [1, 2^31); else false with a JS RangeError pending. */
+static int size_ok(napi_env env, const char *kernel, const char *name, double size) {
+  if (size >= 1 && size < 2147483648.0 && size == (double)(int64_t)size) return 1;
+  char message[128];
+  snprintf(message, sizeof message, "magma-lab native %s: %s must be a positive 32-bit size", kernel, name);
+  napi_throw_range_error(env, NULL, message);
+  return 0;
+}
+
+/* The operand of `floats` floats at byte `offset`, or NULL with a JS RangeError pending when it is not inside the heap. */
+static float *operand(napi_env env, const char *kernel, int index, double offset, int64_t floats, char *base, size_t length) {
+  if (offset == (double)(int64_t)offset && in_heap((int64_t)offset, floats, length)) return (float *)(base + (int64_t)offset);
+  char message[128];
+  snprintf(message, sizeof message, "magma-lab native %s: operand %d lies outside the wasm heap", kernel, index);
+  napi_throw_range_error(env, NULL, message);
+  return NULL;
+}
+
 /* gelu(heap, n, offX, offY, offCdf): y and cdf of n floats of x. */
 static napi_value Gelu(napi_env env, napi_callback_info info) {
   char *base;
-  int64_t n, off[3];
-  if (!elementwise_args(env, info, "gelu", 3, &base, &n, off)) return NULL;
+  size_t length;
+  double v[4];
+  if (!read_args(env, info, "gelu", 4, &base, &length, v) || !size_ok(env, "gelu", "n", v[0])) return NULL;
+  const int64_t n = (int64_t)v[0];
   GeluJob job = {0};
-  job.x = (const float *)(base + off[0]);
-  job.y = (float *)(base + off[1]);
-  job.out_cdf = (float *)(base + off[2]);
-  run_split(gelu_forward_part, job, n);
+  if (!(job.x = operand(env, "gelu", 0, v[1], n, base, length)) || !(job.y = operand(env, "gelu", 1, v[2], n, base, length)) ||
+      !(job.out_cdf = operand(env, "gelu", 2, v[3], n, base, length)))
+    return NULL;
+  GeluJob second = job;
+  run_in_halves(gelu_forward_part, &job.span, &second.span, n, n >= SPLIT_AT);
   return NULL;
 }
 
 /* geluGrad(heap, n, offDy, offX, offCdf, offDx). */
 static napi_value GeluGrad(napi_env env, napi_callback_info info) {
   char *base;
-  int64_t n, off[4];
-  if (!elementwise_args(env, info, "geluGrad", 4, &base, &n, off)) return NULL;
+  size_t length;
+  double v[5];
+  if (!read_args(env, info, "geluGrad", 5, &base, &length, v) || !size_ok(env, "geluGrad", "n", v[0])) return NULL;
+  const int64_t n = (int64_t)v[0];
   GeluJob job = {0};
-  job.dy = (const float *)(base + off[0]);
-  job.x = (const float *)(base + off[1]);
-  job.cdf = (const float *)(base + off[2]);
-  job.dx = (float *)(base + off[3]);
-  run_split(gelu_backward_part, job, n);
+  if (!(job.dy = operand(env, "geluGrad", 0, v[1], n, base, length)) || !(job.x = operand(env, "geluGrad", 1, v[2], n, base, length)) ||
+      !(job.cdf = operand(env, "geluGrad", 2, v[3], n, base, length)) || !(job.dx = operand(env, "geluGrad", 3, v[4], n, base, length)))
+    return NULL;
+  GeluJob second = job;
+  run_in_halves(gelu_backward_part, &job.span, &second.span, n, n >= SPLIT_AT);
+  return NULL;
+}
+
+/*
+ * LayerNorm of the rows of x [rows, d] (biased variance, as torch), and its gradient:
+ *   forward:  μ, σ² of each row; r = 1/√(σ² + ε); x̂ = (x − μ)·r; y = x̂·γ + β
+ *   backward: ĝ = dy·γ; dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)); dγ = Σ_rows dy·x̂; dβ = Σ_rows dy
+ * Row sums run in double over 8 interleaved partial sums added in a fixed order (vectorizable and
+ * the same bits every run). dγ and dβ are summed per half in double, then the halves are added.
+ */
+#define LANES 8
+
+/* Σ_j a[j]·b[j] (b NULL: Σ_j a[j]) over j < d. */
+static inline double row_dot(const float *a, const float *b, int64_t d) {
+  double acc[LANES] = {0};
+  int64_t j = 0;
+  for (; j + LANES <= d; j += LANES)
+    for (int l = 0; l < LANES; l++) acc[l] += (double)a[j + l] * (b ? (double)b[j + l] : 1.0);
+  double s = 0;
+  for (int l = 0; l < LANES; l++) s += acc[l];
+  for (; j < d; j++) s += (double)a[j] * (b ? (double)b[j] : 1.0);
+  return s;
+}
+
+typedef struct {
+  Span span;
+  int64_t d;
+  float eps;
+  const float *x, *weight, *bias, *dy, *xhat_in, *rstd_in;
+  float *y, *xhat, *rstd, *dx;
+  double *dweight, *dbias; /* this half's column sums, [d] each */
+} NormJob;
+
+VECTOR_CLONES static void *layer_norm_forward_part(void *arg) {
+  NormJob *j = (NormJob *)arg;
+  const int64_t d = j->d;
+  const float *restrict weight = j->weight, *restrict bias = j->bias;
+  for (int64_t r = j->span.begin; r < j->span.end; r++) {
+    const float *restrict x = j->x + r * d;
+    float *restrict xhat = j->xhat + r * d, *restrict y = j->y + r * d;
+    const float mean = (float)(row_dot(x, NULL, d) / (double)d);
+    for (int64_t i = 0; i < d; i++) xhat[i] = x[i] - mean; /* centred, normalized below */
+    const float rstd = (float)(1.0 / sqrt(row_dot(xhat, xhat, d) / (double)d + (double)j->eps));
+    for (int64_t i = 0; i < d; i++) {
+      xhat[i] *= rstd;
+      y[i] = xhat[i] * weight[i] + bias[i];
+    }
+    j->rstd[r] = rstd;
+  }
+  return NULL;
+}
+
+VECTOR_CLONES static void *layer_norm_backward_part(void *arg) {
+  NormJob *j = (NormJob *)arg;
+  const int64_t d = j->d;
+  const float *restrict weight = j->weight;
+  double *restrict dweight = j->dweight, *restrict dbias = j->dbias;
+  for (int64_t r = j->span.begin; r < j->span.end; r++) {
+    const float *restrict dy = j->dy + r * d, *restrict xhat = j->xhat_in + r * d;
+    float *restrict dx = j->dx + r * d; /* holds ĝ until the last loop */
+    for (int64_t i = 0; i < d; i++) {
+      dx[i] = dy[i] * weight[i];
+      dweight[i] += (double)dy[i] * (double)xhat[i];
+      dbias[i] += (double)dy[i];
+    }
+    const float mean_g = (float)(row_dot(dx, NULL, d) / (double)d);
+    const float mean_gx = (float)(row_dot(dx, xhat, d) / (double)d);
+    const float rstd = j->rstd_in[r];
+    for (int64_t i = 0; i < d; i++) dx[i] = rstd * (dx[i] - mean_g - xhat[i] * mean_gx);
+  }
+  return NULL;
+}
+
+/* layerNorm(heap, rows, d, eps, offX, offWeight, offBias, offY, offXhat, offRstd): y, x̂ [rows, d] and r [rows]. */
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  const char *k = "layerNorm";
+  char *base;
+  size_t length;
+  double v[9];
+  if (!read_args(env, info, k, 9, &base, &length, v) || !size_ok(env, k, "rows", v[0]) || !size_ok(env, k, "d", v[1])) return NULL;
+  if (!(v[2] > 0)) {
+    napi_throw_range_error(env, NULL, "magma-lab native layerNorm: eps must be positive");
+    return NULL;
+  }
+  const int64_t rows = (int64_t)v[0], d = (int64_t)v[1], n = rows * d;
+  NormJob job = {0};
+  job.d = d;
+  job.eps = (float)v[2];
+  if (!(job.x = operand(env, k, 0, v[3], n, base, length)) || !(job.weight = operand(env, k, 1, v[4], d, base, length)) ||
+      !(job.bias = operand(env, k, 2, v[5], d, base, length)) || !(job.y = operand(env, k, 3, v[6], n, base, length)) ||
+      !(job.xhat = operand(env, k, 4, v[7], n, base, length)) || !(job.rstd = operand(env, k, 5, v[8], rows, base, length)))
+    return NULL;
+  NormJob second = job;
+  run_in_halves(layer_norm_forward_part, &job.span, &second.span, rows, n >= SPLIT_AT);
+  return NULL;
+}
+
+/* layerNormGrad(heap, rows, d, offDy, offXhat, offRstd, offWeight, offDx, offDweight, offDbias). */
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  const char *k = "layerNormGrad";
+  char *base;
+  size_t length;
+  double v[9];
+  if (!read_args(env, info, k, 9, &base, &length, v) || !size_ok(env, k, "rows", v[0]) || !size_ok(env, k, "d", v[1])) return NULL;
+  const int64_t rows = (int64_t)v[0], d = (int64_t)v[1], n = rows * d;
+  NormJob job = {0};
+  job.d = d;
+  float *dweight, *dbias;
+  if (!(job.dy = operand(env, k, 0, v[2], n, base, length)) || !(job.xhat_in = operand(env, k, 1, v[3], n, base, length)) ||
+      !(job.rstd_in = operand(env, k, 2, v[4], rows, base, length)) || !(job.weight = operand(env, k, 3, v[5], d, base, length)) ||
+      !(job.dx = operand(env, k, 4, v[6], n, base, length)) || !(dweight = operand(env, k, 5, v[7], d, base, length)) ||
+      !(dbias = operand(env, k, 6, v[8], d, base, length)))
+    return NULL;
+  double *sums = calloc((size_t)(4 * d), sizeof(double)); /* dγ, dβ of the first half, then of the second */
+  if (!sums) {
+    napi_throw_error(env, NULL, "magma-lab native layerNormGrad: out of memory");
+    return NULL;
+  }
+  NormJob second = job;
+  job.dweight = sums;
+  job.dbias = sums + d;
+  second.dweight = sums + 2 * d;
+  second.dbias = sums + 3 * d;
+  run_in_halves(layer_norm_backward_part, &job.span, &second.span, rows, n >= SPLIT_AT);
+  for (int64_t i = 0; i < d; i++) {
+    dweight[i] = (float)(job.dweight[i] + second.dweight[i]);
+    dbias[i] = (float)(job.dbias[i] + second.dbias[i]);
+  }
+  free(sums);
   return NULL;
 }
 
@@ -222,6 +424,10 @@ NAPI_MODULE_INIT() {
       napi_set_named_property(env, exports, "gelu", fn) != napi_ok ||
       napi_create_function(env, "geluGrad", NAPI_AUTO_LENGTH, GeluGrad, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "geluGrad", fn) != napi_ok ||
+      napi_create_function(env, "layerNorm", NAPI_AUTO_LENGTH, LayerNorm, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "layerNorm", fn) != napi_ok ||
+      napi_create_function(env, "layerNormGrad", NAPI_AUTO_LENGTH, LayerNormGrad, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "layerNormGrad", fn) != napi_ok ||
       napi_create_function(env, "info", NAPI_AUTO_LENGTH, Info, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "info", fn) != napi_ok)
     return NULL;

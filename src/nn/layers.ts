@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { computeStrategy } from '../backend';
-import { GELU_GRAD_KERNEL, GELU_KERNEL } from '../native';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../native';
 import type { LinearParams, NormParams } from './params';
 
 /**
@@ -129,13 +129,34 @@ function layerNorm2d(eps: number) {
     };
   });
 }
-const layerNorms = new Map<number, ReturnType<typeof layerNorm2d>>();
 
-/** LayerNorm over the last axis (biased variance, as torch). */
+/** {@link layerNorm2d} as the two fused native kernels (src/native.ts), with the same formulas. */
+function layerNorm2dFused(eps: number) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, weight, bias, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const [value, normalized, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, weight, bias }, { eps }) as tf.Tensor[];
+    save([normalized, rstd, weight]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [xhat, r, w]: tf.Tensor[]) =>
+        tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, xhat, rstd: r, weight: w }) as tf.Tensor[], // dx, dγ, dβ
+    };
+  });
+}
+
+/** The LayerNorm functions made so far, by (fused, ε). */
+const layerNorms = new Map<string, ReturnType<typeof layerNorm2d>>();
+
+/**
+ * LayerNorm over the last axis (biased variance, as torch): one fused kernel each way where the
+ * native kernels provide them, else a handful of TF.js kernels.
+ */
 export function layerNorm<T extends tf.Tensor>(x: T, p: NormParams, eps: number): T {
-  if (!layerNorms.has(eps)) layerNorms.set(eps, layerNorm2d(eps));
+  const fused = computeStrategy().fusedKernels;
+  const key = `${fused}:${eps}`;
+  if (!layerNorms.has(key)) layerNorms.set(key, (fused ? layerNorm2dFused : layerNorm2d)(eps));
   const shape = x.shape as number[];
-  const y = layerNorms.get(eps)!(tf.reshape(x, [-1, shape[shape.length - 1]]), p.weight, p.bias);
+  const y = layerNorms.get(key)!(tf.reshape(x, [-1, shape[shape.length - 1]]), p.weight, p.bias);
   return tf.reshape(y, shape) as T;
 }
 
@@ -172,7 +193,7 @@ const geluFused = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
  * kernels provide them, else a handful of TF.js kernels.
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return (computeStrategy().fusedGelu ? geluFused(x) : geluByKernels(x)) as T;
+  return (computeStrategy().fusedKernels ? geluFused(x) : geluByKernels(x)) as T;
 }
 
 /** A [1, 1, D] token repeated to [B, n, D] by broadcasting (its gradient is one sum). */
