@@ -3,8 +3,8 @@
  * model of ../shared/research/BACKEND.md: MAE + MAGMA between blocks 2 and 3) at batch 64, and at
  * batch 256 as exactly accumulated micro-batches of 64 (the wasm32 heap, at most 4 GiB, cannot
  * hold 256 at once);
- * the linear layers' matrix products of one step alone; one AdamW update with its moments on the
- * host and on the device; then evaluation speed. With
+ * the linear layers' matrix products of one step alone; one AdamW update by tensor ops and by a
+ * JavaScript loop; then evaluation speed. With
  * `--vs-pytorch`, the same model and step in PyTorch (bench/mae_torch.py, Debian's python3-torch on
  * OpenBLAS, all cores) takes turns with TF.js, round by round, after a check that both compute the
  * same loss for the same weights, images and masks.
@@ -16,7 +16,7 @@
  * Options: --vs-pytorch, --rounds N (default 5), --steps N (timed steps per round, default 3),
  * --warmup N (default 2), --cases 64,256, --micro-batch N (TF.js micro-batch size, default 64),
  * --torch-threads N (default: every core), --eval-images N (default 70000; 0 skips evaluation),
- * --out DIR (default bench/results; the JSON goes to DIR/<date>.json).
+ * --out DIR (default bench/results; the JSON goes to DIR/<date>T<HHMM>.json, UTC).
  * Prints one summary line per case and the JSON.
  */
 import * as fs from 'node:fs';
@@ -139,26 +139,26 @@ async function runCase(batch: number, microBatch: number, rounds: number, steps:
 }
 
 /**
- * One AdamW update of every tiny32 parameter (2.22 M), median ms of `repeats`, with the moments on
- * the host (JavaScript loops) and on the device (tensor ops): on which backend each is faster.
+ * One AdamW update of every tiny32 parameter (2.22 M), median ms of `repeats`, by tensor ops and
+ * by a JavaScript loop: which is faster on this backend.
  */
-function timeOptimizer(repeats: number): { hostMs: number; deviceMs: number } {
+function timeOptimizer(repeats: number): { tensorOpsMs: number; javascriptMs: number } {
   const model = createMae(CONFIG, { seed: 0 });
   const rng = new Rng(5);
   const grads = new Map(model.params.map((p) => [p.name, tf.tensor(Float32Array.from({ length: p.variable.size }, () => 1e-3 * rng.normal()), p.variable.shape)]));
-  const median = (moments: 'host' | 'device') => {
+  const median = (moments: 'tensors' | 'javascript') => {
     const opt = new AdamW(model.params, { moments });
     const ms: number[] = [];
     for (let i = 0; i < repeats + 1; i++) {
       const start = performance.now();
       opt.apply(grads, 1e-4);
-      model.params[0].variable.dataSync(); // wait for the update (device backends run asynchronously)
+      model.params[0].variable.dataSync(); // wait for the update (GPU backends run asynchronously)
       if (i > 0) ms.push(performance.now() - start); // the first update warms up
     }
     opt.dispose();
     return round1(ms.sort((a, b) => a - b)[Math.floor(ms.length / 2)]);
   };
-  const result = { hostMs: median('host'), deviceMs: median('device') };
+  const result = { tensorOpsMs: median('tensors'), javascriptMs: median('javascript') };
   tf.dispose([...grads.values()]);
   model.dispose();
   return result;
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
     peak, torch: torch ? { ...torch.info, sameModel: torch.check } : null, results, matmuls, optimizer, evaluation,
   };
   fs.mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `${out.date.slice(0, 10)}.json`);
+  const file = path.join(outDir, `${out.date.slice(0, 10)}T${out.date.slice(11, 16).replace(':', '')}.json`); // never overwrites an earlier run
   const previous = compareWithPrevious(outDir, path.basename(file), results, out);
   writeFileAtomic(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out, null, 2));
@@ -298,7 +298,7 @@ async function main(): Promise<void> {
     console.log(`linear-layer matmuls of a batch-64 step (${matmuls.products} products, ${matmuls.gflop} GFLOP): tfjs ${matmuls.tfjsMs} ms` +
       (matmuls.torchMs !== null ? `, torch ${matmuls.torchMs} ms` : ''));
   }
-  console.log(`AdamW update of the ${createParameterCount()} tiny32 parameters: moments on the host ${optimizer.hostMs} ms, on the device ${optimizer.deviceMs} ms ` +
+  console.log(`AdamW update of the ${createParameterCount()} tiny32 parameters: by tensor ops ${optimizer.tensorOpsMs} ms, by a JavaScript loop ${optimizer.javascriptMs} ms ` +
     `(the default here: ${new AdamW([]).moments})`);
   if (evaluation) {
     console.log(`evaluation: features ${evaluation.featureImages} images ${evaluation.featureSeconds.toFixed(1)} s ` +

@@ -1,6 +1,6 @@
 /**
  * The bench's regression guard: this run's TF.js step times beside those of the latest earlier
- * results file (bench/results/<date>.json).
+ * results file (bench/results/<date>T<HHMM>.json, or <date>.json for older runs).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,7 +30,7 @@ const sameCpu = (a: CpuIdentity, b: CpuIdentity) => a.cpu === b.cpu && (a.cpuFla
  * slower.
  */
 export function compareWithPrevious(dir: string, current: string, results: CaseResult[], cpu: CpuIdentity): string[] {
-  const earlier = fs.readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f) && f < current).sort()
+  const earlier = fs.readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}(T\d{4})?\.json$/.test(f) && f < current).sort()
     .filter((f) => sameCpu(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuIdentity, cpu));
   if (!earlier.length) return [`no earlier results from this CPU (${cpu.cpu}; ${(cpu.cpuFlags ?? []).join(' ')}) to compare with`];
   const name = earlier[earlier.length - 1];

@@ -194,6 +194,12 @@ export interface ComputeStrategy {
   batchedProductsAsConvolution: boolean;
   /** Tensors live in main memory, so copying rows in JS beats a gather kernel (wasm's runs ~50× slower). */
   hostMemory: boolean;
+  /**
+   * Elementwise kernels beat a JavaScript loop over the same values (wasm's SIMD kernels,
+   * TensorFlow, GPUs; not the pure-JS cpu backend, 20× slower than a loop): AdamW updates by
+   * tensor ops where this holds.
+   */
+  fastElementwiseKernels: boolean;
   /** The fused GELU and LayerNorm kernels of src/native.ts are registered (one kernel forward, one backward each). */
   fusedKernels: boolean;
 }
@@ -207,8 +213,8 @@ export function computeStrategy(): ComputeStrategy {
   if (strategy && strategy.backend === backend && strategy.native === native) return strategy.value;
   const hostMemory = backend === 'wasm' || backend === 'cpu';
   const value: ComputeStrategy = backend === 'wasm'
-    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory, fusedKernels: native }
-    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory, fusedKernels: false };
+    ? { fastTransposedProducts: native, batchedProductsAsConvolution: !native, hostMemory, fastElementwiseKernels: true, fusedKernels: native }
+    : { fastTransposedProducts: !hostMemory, batchedProductsAsConvolution: false, hostMemory, fastElementwiseKernels: backend !== 'cpu', fusedKernels: false };
   strategy = { backend, native, value };
   return value;
 }

@@ -34,5 +34,9 @@ describe('bench', () => {
     assert.equal(lines.length, 2);
     assert.match(lines[0], /^batch 64 vs 2026-11-10\.json: tfjs 1000 → 1200 ms \(\+20\.0 %\) — SLOWER by more than 15 %/);
     assert.match(lines[1], /^batch 256 vs 2026-11-10\.json: tfjs 5100 → 5000 ms \(-2\.0 %\)$/);
+    // Files named with the time of day (<date>T<HHMM>) sort after that day's plain <date>.json.
+    file('2026-11-22T0800', [1100, 5000]);
+    const later = compareWithPrevious(dir, '2026-11-22T1200.json', now, cpu);
+    assert.match(later[0], /^batch 64 vs 2026-11-22T0800\.json: tfjs 1100 → 1200 ms/);
   });
 });

@@ -16,6 +16,8 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** Smallest allowed value of a number. */
   min?: number;
+  /** The value must be greater than 0 (for numbers where 0 would mean nothing, e.g. epochs). */
+  positive?: boolean;
 }
 
 /** Option name (camelCase here, kebab-case on the command line) → spec. */
@@ -25,6 +27,8 @@ export type OptionSpecs = Record<string, OptionSpec>;
 export interface ParsedArgs {
   options: Record<string, string | number | boolean | undefined>;
   positional: string[];
+  /** The options given on the command line (the rest hold their defaults). */
+  given: Set<string>;
 }
 
 /** camelCase → kebab-case. */
@@ -37,6 +41,7 @@ export function parseArgs(argv: string[], specs: OptionSpecs, command: string): 
   const byFlag = new Map(Object.entries(specs).map(([name, spec]) => [kebab(name), { name, spec }]));
   const options: ParsedArgs['options'] = Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, s.default]));
   const positional: string[] = [];
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {
@@ -50,6 +55,7 @@ export function parseArgs(argv: string[], specs: OptionSpecs, command: string): 
       throw new ConfigError(`unknown option --${flag} for '${command}'; valid options: ${[...byFlag.keys()].map((f) => `--${f}`).join(', ')} (see --help)`);
     }
     const { name, spec } = entry;
+    given.add(name);
     if (spec.type === 'boolean') {
       options[name] = !negated;
       continue;
@@ -58,7 +64,7 @@ export function parseArgs(argv: string[], specs: OptionSpecs, command: string): 
     if (raw === undefined) throw new ConfigError(`--${flag} needs a value (${spec.help})`);
     options[name] = convert(raw, spec, flag);
   }
-  return { options, positional };
+  return { options, positional, given };
 }
 
 function convert(raw: string, spec: OptionSpec, flag: string): string | number {
@@ -74,6 +80,7 @@ function convert(raw: string, spec: OptionSpec, flag: string): string | number {
     throw new ConfigError(`--${flag} must be ${what}, got '${raw}'`);
   }
   if (spec.min !== undefined && value < spec.min) throw new ConfigError(`--${flag} must be at least ${spec.min}, got ${value}`);
+  if (spec.positive && !(value > 0)) throw new ConfigError(`--${flag} must be greater than 0, got ${value}`);
   return value;
 }
 

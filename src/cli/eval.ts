@@ -4,6 +4,7 @@
 import { describeBackend, type BackendReport } from '../backend';
 import { check } from '../config';
 import { load } from '../data/load';
+import { lockFolder } from '../io';
 import { loadCheckpoint } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
 import { evaluateRun, readRunConfig } from './train';
@@ -23,11 +24,16 @@ export async function evalCommand(argv: string[], backend: BackendReport): Promi
   const runDir = positional[0];
   const setup = readRunConfig(runDir);
   process.stderr.write(`${describeBackend(backend)}\n`);
-  const { trainer } = loadCheckpoint(runDir);
-  const data = await load(setup.dataset, {
-    ...setup.dataOptions,
-    ...(options.dataDir ? { dir: options.dataDir as string } : {}),
-    ...(options.testLimit ? { testLimit: options.testLimit as number } : {}),
-  });
-  await evaluateRun(trainer, data, (options.probeEpochs as number | undefined) ?? setup.probeEpochs, runDir);
+  const unlock = lockFolder(runDir); // not while a training writes the same folder
+  try {
+    const { trainer } = loadCheckpoint(runDir);
+    const data = await load(setup.dataset, {
+      ...setup.dataOptions,
+      ...(options.dataDir ? { dir: options.dataDir as string } : {}),
+      ...(options.testLimit ? { testLimit: options.testLimit as number } : {}),
+    });
+    await evaluateRun(trainer, data, (options.probeEpochs as number | undefined) ?? setup.probeEpochs, runDir);
+  } finally {
+    unlock();
+  }
 }

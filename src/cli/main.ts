@@ -1,11 +1,15 @@
 /**
- * The `magma-lab` command: `train`, `eval`, `data`, `schedule`, `--help`. User errors (bad options, missing data)
- * print their message and exit with status 2; a NaN loss prints its message and exits 1; anything
- * else prints the stack and exits 1.
+ * The `magma-lab` command: `train`, `eval`, `data`, `schedule`, `--help`. Every error is one
+ * message, `error: <what> (<file>): <how to fix>`, without a stack:
+ * - exit 2: something the user can fix (options, data files, checkpoints, run folders, disk space);
+ * - exit 1: a training that diverged (non-finite loss or gradient), or an unexpected error (a bug:
+ *   `MAGMA_LAB_DEBUG=1` prints its stack).
  */
 import { useBestBackend } from '../backend';
 import { ConfigError } from '../config';
 import { DataError } from '../data/errors';
+import { FileError } from '../io';
+import { CheckpointError } from '../train/checkpoint';
 import { NonFiniteLossError } from '../train/trainer';
 import { helpText } from './args';
 import { dataCommand } from './data';
@@ -22,7 +26,8 @@ commands:
   schedule <λ>   print a MAGMA λ schedule (e.g. warmup:0,10,1,100) epoch by epoch
 
 'magma-lab <command> --help' lists a command's options.
-Environment: MAGMA_LAB_BACKEND=tensorflow|wasm|cpu forces a backend; MAGMA_LAB_DATA is where datasets are looked for.
+Environment: MAGMA_LAB_BACKEND=tensorflow|wasm|cpu forces a backend; MAGMA_LAB_DATA is where datasets are looked for;
+MAGMA_LAB_NATIVE=0 turns the native kernels off; MAGMA_LAB_DEBUG=1 prints the stack of an unexpected error.
 `;
 
 /** Runs the command line; resolves to the process exit status. */
@@ -45,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command '${command}'\n\n${usage}`);
     return 2;
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof DataError) {
+    if (e instanceof ConfigError || e instanceof DataError || e instanceof FileError || e instanceof CheckpointError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
@@ -53,7 +58,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return 1;
     }
-    throw e;
+    if (process.env.MAGMA_LAB_DEBUG === '1') throw e;
+    process.stderr.write(`error: ${(e as Error).message ?? e}\n(unexpected: probably a bug in magma-lab; MAGMA_LAB_DEBUG=1 prints the stack)\n`);
+    return 1;
   }
 }
 

@@ -14,12 +14,12 @@ import { type BatchTransform, Dataset, type DatasetSplits } from '../data/datase
 import { ConcatStorage } from '../data/storage';
 import { datasetNames, load } from '../data/load';
 import { evaluate, formatReport } from '../eval/evaluate';
-import { writeFileAtomic, writeJsonAtomic } from '../io';
+import { appendLine, assertWritable, FileError, lockFolder, writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { isTwoView, type MethodName, methodNames } from '../train/methods';
 import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
 import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
-import { type OptionSpecs, parseArgs } from './args';
+import { kebab, type OptionSpecs, parseArgs } from './args';
 import { ProgressBar } from '../progress';
 
 /** Options of `magma-lab train`. */
@@ -34,7 +34,7 @@ export const trainOptions = {
   maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
   normPix: { type: 'boolean', help: 'normalize each target patch (default on)' },
   maskTokenInEncoder: { type: 'boolean', help: 'MAE ablation: encoder sees mask tokens (default off)' },
-  epochs: { type: 'number', min: 0, default: 1, help: 'passes over the training set (fractions allowed)' },
+  epochs: { type: 'number', positive: true, default: 1, help: 'passes over the training set (fractions allowed)' },
   batchSize: { type: 'integer', min: 1, default: 128, help: 'images per optimizer step' },
   accumulate: { type: 'integer', min: 1, default: 1, help: 'micro-batches per step (gradient accumulation)' },
   baseLr: { type: 'number', min: 0, default: 1.5e-3, help: 'learning rate per 256 images (peak lr = base-lr × batch / 256)' },
@@ -67,34 +67,63 @@ export const trainOptions = {
 
 type TrainArgs = { [K in keyof typeof trainOptions]: string | number | boolean | undefined };
 
+/** What `--resume` may change: how far to go and what to do after, never the training itself. */
+const CHANGEABLE_ON_RESUME = new Set(['resume', 'stopAfter', 'eval', 'probeEpochs', 'dataDir', 'runsDir']);
+
 /** Runs `magma-lab train` with command-line arguments; resolves to the run folder. */
 export async function trainCommand(argv: string[], backend: BackendReport): Promise<string> {
-  const { options } = parseArgs(argv, trainOptions, 'train');
+  const { options, given } = parseArgs(argv, trainOptions, 'train');
   const args = options as TrainArgs;
   const resumeDir = args.resume as string | undefined;
+  if (resumeDir) {
+    const changes = [...given].filter((name) => !CHANGEABLE_ON_RESUME.has(name)).map((name) => `--${kebab(name)}`);
+    check(changes.length === 0, `--resume continues ${resumeDir} with the settings in its config.json; ${changes.join(', ')} would change the run. ` +
+      `Drop ${changes.length > 1 ? 'them' : 'it'} (with --resume only --stop-after, --eval/--no-eval, --probe-epochs and --data-dir may be given), or start a new run with --name`);
+  }
   const setup = resumeDir ? readRunConfig(resumeDir) : newRunConfig(args);
+  if (resumeDir) {
+    if (given.has('eval')) setup.eval = args.eval as boolean;
+    if (given.has('probeEpochs')) setup.probeEpochs = args.probeEpochs as number;
+    if (given.has('dataDir')) setup.dataOptions.dir = args.dataDir as string;
+  }
   resolveTrainerOptions(setup.trainer, setup.model.encoderDepth); // fail on bad options before loading data
   const runDir = resumeDir ?? path.join(args.runsDir as string, setup.name);
   check(resumeDir !== undefined || !fs.existsSync(runDir), `run folder ${runDir} exists; choose another --name, or continue it with --resume ${runDir}`);
+  const unlock = lockFolder(runDir);
+  try {
+    return await trainInFolder(runDir, setup, resumeDir !== undefined, args.stopAfter as number | undefined, backend);
+  } finally {
+    unlock();
+  }
+}
 
+/** Trains (or continues) the run in `runDir`, which this process has locked. */
+async function trainInFolder(runDir: string, setup: RunConfig, resume: boolean, stopAfter: number | undefined, backend: BackendReport): Promise<string> {
   log(describeBackend(backend));
   const data = await load(setup.dataset, { ...setup.dataOptions });
   log(`data: ${data.name} from ${data.source}: ${data.train.size} train / ${data.test.size} test images, ${data.train.shape.join('×')}`);
   const pretrain = pretrainingSet(data);
   if (pretrain !== data.train) log(`self-supervised training on ${pretrain.name}: ${pretrain.size} images`);
+  check(pretrain.size > 0, `${pretrain.name} has no training images (${data.source}); check the dataset files, or --train-limit`);
+  check(!setup.eval || data.test.size > 0, `${data.name} has no test images (${data.source}), which the evaluation after training needs; fix the dataset, or train with --no-eval`);
   const stepsPerEpoch = pretrain.numBatches(setup.batchSize);
   check(stepsPerEpoch > 0, `batch size ${setup.batchSize} is larger than the training set (${pretrain.size} images); lower --batch-size`);
   const totalSteps = Math.max(1, Math.round(setup.epochs * stepsPerEpoch));
+  const metrics = path.join(runDir, 'metrics.jsonl');
 
   let trainer: Trainer;
   let position = { epoch: 0, batch: 0 };
-  if (resumeDir) {
-    const loaded = loadCheckpoint(resumeDir);
+  if (resume && fs.existsSync(checkpointPath(runDir))) {
+    const loaded = loadCheckpoint(runDir);
     trainer = loaded.trainer;
     position = loaded.meta.position as typeof position;
-    dropMetricsAfter(path.join(runDir, 'metrics.jsonl'), trainer.stepCount);
+    dropMetricsAfter(metrics, trainer.stepCount);
     log(`resuming ${runDir} at step ${trainer.stepCount} (epoch ${position.epoch}, batch ${position.batch})`);
   } else {
+    if (resume) {
+      log(`${runDir} has no checkpoint yet (the run stopped before its first one): starting it afresh from its config.json`);
+      fs.rmSync(metrics, { force: true });
+    }
     // The preset gives the widths, depths and patch; the image size and channels follow the data.
     const [height, width, channels] = data.train.shape;
     check(height === width, `${data.name} images are ${height}×${width}; the ViT needs square images`);
@@ -105,7 +134,7 @@ export async function trainCommand(argv: string[], backend: BackendReport): Prom
     log(`model: ${setup.preset}, ${(trainer.model.parameterCount / 1e6).toFixed(2)} M parameters; ${totalSteps} steps of ${setup.batchSize} images`);
   }
 
-  const stopAt = Math.min(totalSteps, (args.stopAfter as number | undefined) ?? totalSteps);
+  const stopAt = Math.min(totalSteps, stopAfter ?? totalSteps);
   try {
     await trainLoop(trainer, pretrain, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
   } catch (e) {
@@ -175,11 +204,15 @@ function newRunConfig(a: TrainArgs): RunConfig {
   };
 }
 
-/** Reads a run folder's config.json, with a clear error when it is not a run folder. */
+/** Reads a run folder's config.json, with a clear error when it is not a run folder or the file is damaged. */
 export function readRunConfig(runDir: string): RunConfig {
   const file = path.join(runDir, 'config.json');
   check(fs.existsSync(file), `${runDir} is not a run folder (no config.json); give a folder made by 'magma-lab train'`);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
+  } catch (e) {
+    throw new FileError(file, `not valid JSON (${(e as Error).message})`, 'restore it from a backup, or start a new run; the settings are also in the header of the run\'s checkpoint.ckpt');
+  }
 }
 
 /** The images of self-supervised training: STL-10's unlabeled + train images (its protocol), else the train split. */
@@ -219,7 +252,7 @@ async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, ru
       if (trainer.stepCount >= stopAt) break;
       const r = await trainer.step(batch);
       position.batch++;
-      fs.appendFileSync(metrics, `${JSON.stringify({ ...r, epoch: position.epoch })}\n`);
+      appendLine(metrics, JSON.stringify({ ...r, epoch: position.epoch }));
       // images/s over the last ~20 steps, so the ETA follows the current speed.
       recentMs = 0.95 * recentMs + r.ms;
       recentImages = 0.95 * recentImages + r.batchSize;
@@ -241,6 +274,7 @@ async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, ru
 
 /** Evaluates a trained model and writes results.json in the run folder. */
 export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEpochs: number, runDir: string): Promise<void> {
+  assertWritable(runDir); // before minutes of work whose results could not be kept
   const bars = new Map<string, ProgressBar>();
   const report = await evaluate(trainer.model, data, {
     probe: { epochs: probeEpochs, seed: 0 },
@@ -251,15 +285,34 @@ export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEp
     },
   });
   const last = trainer.history[trainer.history.length - 1];
+  console.log(formatReport(report)); // first: a failed write below still leaves the numbers on screen
   writeJsonAtomic(path.join(runDir, 'results.json'), { ...report, trainedSteps: trainer.stepCount, finalLoss: last?.loss, evaluatedAt: new Date().toISOString() });
-  console.log(formatReport(report));
   log(`results written to ${path.join(runDir, 'results.json')}`);
 }
 
-/** After a crash, metrics.jsonl may hold steps past the checkpoint: keep only those it covers. */
+/**
+ * After a crash, metrics.jsonl may hold steps past the checkpoint, and a last line cut short by a
+ * kill mid-append: keep only the steps the checkpoint covers, and drop a torn last line with a
+ * warning. A damaged line elsewhere is an error naming the file and the line.
+ */
 function dropMetricsAfter(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => line && (JSON.parse(line) as { step: number }).step <= step);
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const kept: string[] = [];
+  lines.forEach((line, i) => {
+    let record: { step?: unknown };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      if (i === lines.length - 1) {
+        log(`warning: dropped the torn last line of ${file} (the run was stopped while writing it)`);
+        return;
+      }
+      throw new FileError(file, `line ${i + 1} is not a JSON record`, `delete that line (the checkpoint holds every step's record in its history), then retry`);
+    }
+    if (typeof record.step === 'number' && record.step <= step) kept.push(line);
+  });
   writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
 }
 

@@ -5,6 +5,7 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as buffer from 'buffer';
 import * as zlib from 'zlib';
 import { DataError } from './errors';
 
@@ -46,9 +47,15 @@ function readMaybeGzip(path: string, fix: string): Uint8Array {
     throw new DataError(path, `cannot read the file: ${err.message}`, fix);
   }
   if (file[0] !== 0x1f || file[1] !== 0x8b) return file;
+  // Image data compresses by 3–10×; a file that inflates beyond 200× (plus 1 MB) is a gzip bomb
+  // or not image data, and decompressing it all could exhaust memory.
+  const limit = Math.min(200 * file.length + (1 << 20), buffer.constants.MAX_LENGTH);
   try {
-    return zlib.gunzipSync(file);
+    return zlib.gunzipSync(file, { maxOutputLength: limit });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(path, `decompresses to more than ${limit} bytes, 200× its ${file.length} compressed bytes: not an IDX file (a gzip bomb?)`, fix);
+    }
     throw new DataError(path, `corrupt gzip data: expected a complete gzip stream, found an error while decompressing (${(e as Error).message})`, fix);
   }
 }

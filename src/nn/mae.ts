@@ -5,7 +5,7 @@
  * D = encoder width, E = decoder width, P = p·p·C values per patch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type MaeConfig, type PresetName, resolveConfig } from '../config';
+import { check, type MaeConfig, type PresetName, resolveConfig } from '../config';
 import { maeLoss } from '../losses/mae';
 import { Rng } from '../random';
 import { broadcastToken, gatherRows, layerNorm, linear } from './layers';
@@ -88,7 +88,7 @@ export class Mae {
     this.decoderPos = tf.tensor2d(decoderPos, [1 + this.tokens, c.decoderWidth]);
   }
 
-  /** Number of trainable values. */
+  /** Number of trainable values (equal to {@link maeParameterCount} of the config). */
   get parameterCount(): number {
     return this.params.reduce((s, p) => s + p.variable.size, 0);
   }
@@ -116,6 +116,9 @@ export class Mae {
   forwardEncoder(images: tf.Tensor4D, masking: Masking | null, opts: { attention?: boolean } = {}): EncoderOutput {
     this.checkImages(images);
     const batch = images.shape[0];
+    check(!masking || (masking.batch === batch && masking.tokens === this.tokens),
+      `a masking drawn for ${masking?.batch} images of ${masking?.tokens} patches was given ${batch} images of ${this.tokens} patches; ` +
+      `draw it for this batch with model.randomMasking(rng, ${batch})`);
     let x = tf.add(linear(this.patchify(images), this.patchEmbed), this.encoderPos) as tf.Tensor3D; // [B, L, D]
     if (masking && this.encoderMaskToken) {
       // Ablation: removed patches become the mask token (plus their positional embedding).
@@ -210,4 +213,19 @@ export function clsToken(latent: tf.Tensor3D): tf.Tensor2D {
  */
 export function createMae(config: PresetName | Partial<MaeConfig> = 'tiny28', opts: CreateMaeOptions = {}): Mae {
   return new Mae(resolveConfig(config), opts.seed ?? 0);
+}
+
+/**
+ * The number of trainable values a model of `config` has, without building it: what a checkpoint
+ * must hold before its config may be trusted to allocate anything.
+ */
+export function maeParameterCount(c: MaeConfig): number {
+  const linear = (inputs: number, outputs: number) => inputs * outputs + outputs;
+  const block = (w: number) => 2 * 2 * w + linear(w, 3 * w) + linear(w, w) + linear(w, c.mlpRatio * w) + linear(c.mlpRatio * w, w);
+  const patchDim = c.patchSize * c.patchSize * c.channels;
+  const encoder = linear(patchDim, c.encoderWidth) + c.encoderWidth * (c.maskTokenInEncoder ? 2 : 1) +
+    c.encoderDepth * block(c.encoderWidth) + 2 * c.encoderWidth;
+  const decoder = linear(c.encoderWidth, c.decoderWidth) + c.decoderWidth + c.decoderDepth * block(c.decoderWidth) +
+    2 * c.decoderWidth + linear(c.decoderWidth, patchDim);
+  return encoder + decoder;
 }

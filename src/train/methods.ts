@@ -97,6 +97,8 @@ export interface Method {
   readonly params: Param[];
   /** Representations the batch-wide terms read (empty: the method has none). */
   readonly batchKeys: string[];
+  /** The fewest images the batch-wide terms are defined on (MAGMA's graph needs 3, VICReg's variance 2). */
+  readonly minBatch: number;
   /** The representation whose Laplacian the training dynamics track (the first reference block). */
   readonly dynamicsKey: string;
   /** λ of the MAGMA term at an epoch, or undefined for methods without it. */
@@ -142,6 +144,7 @@ class MagmaTerm {
 class MaeMethod implements Method {
   readonly params: Param[] = [];
   readonly batchKeys: string[];
+  readonly minBatch: number;
   readonly dynamicsKey: string;
   private readonly magmaTerm: MagmaTerm;
 
@@ -149,6 +152,7 @@ class MaeMethod implements Method {
     this.magmaTerm = new MagmaTerm(s.magma, name === 'm-mae' || name === 'mu-mae');
     this.dynamicsKey = this.magmaTerm.keys[0];
     this.batchKeys = [...(this.magmaTerm.enabled ? this.magmaTerm.keys : []), ...(this.uniform ? ['cls'] : [])];
+    this.minBatch = this.magmaTerm.enabled ? 3 : 1;
   }
 
   private get uniform(): boolean {
@@ -196,6 +200,7 @@ class MaeMethod implements Method {
 class TwoViewMethod implements Method {
   readonly params: Param[];
   readonly batchKeys: string[];
+  readonly minBatch: number;
   readonly dynamicsKey: string;
   private readonly projector: Projector;
   private readonly magmaTerm: MagmaTerm;
@@ -206,6 +211,7 @@ class TwoViewMethod implements Method {
     this.magmaTerm = new MagmaTerm(s.magma, name.startsWith('m-'));
     this.dynamicsKey = this.magmaTerm.keys[0];
     this.batchKeys = ['z1', 'z2', ...(this.magmaTerm.enabled ? this.magmaTerm.keys : [])];
+    this.minBatch = this.magmaTerm.enabled ? 3 : 2;
     const store = new ParamStore(new Rng(s.seed, 0x960));
     this.projector = createProjector(store, model.config.encoderWidth, this.contrastive
       ? { ...s.projector, hiddenLayers: 1, batchNorm: false } // solo-learn SimCLR: Linear → ReLU → Linear

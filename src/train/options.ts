@@ -4,7 +4,7 @@
  */
 import { check } from '../config';
 import { isContrastive, type MagmaSettings, type MethodName, type MethodSettings, methodNames } from './methods';
-import { type LambdaSchedule, parseSchedule, schedules } from './schedules';
+import { formatSchedule, type LambdaSchedule, parseSchedule, scheduleWeights, schedules } from './schedules';
 
 /** Options of {@link createTrainer}. All have defaults except where noted. */
 export interface TrainerOptions {
@@ -96,9 +96,10 @@ export function resolveTrainerOptions(o: TrainerOptions, depth: number): Resolve
   for (const key of Object.keys(o)) check(known.has(key), `unknown trainer option '${key}'; valid options: ${[...known].join(', ')}`);
   for (const key of Object.keys(m)) check(['reference', 'target', 'schedule', 'rbfScale', 'fixedGamma', 'scaleDistance'].includes(key), `unknown MAGMA option '${key}'; valid: reference, target, schedule, rbfScale, fixedGamma, scaleDistance`);
   check(magma.reference.length > 0, 'magma.reference must list at least one block');
-  for (const k of [...magma.reference, magma.target]) {
-    check(Number.isInteger(k) && k >= 0 && k < depth, `MAGMA block ${k} does not exist: the encoder has blocks 0..${depth - 1} (negative numbers count from the end)`);
+  for (const k of [...(m.reference ?? []), m.target ?? -1]) { // as given, so the error shows what the user wrote
+    check(Number.isInteger(k) && k >= -depth && k < depth, `MAGMA block ${k} does not exist: the encoder has blocks 0..${depth - 1} (or -${depth}..-1 counted from the end)`);
   }
+  check(scheduleWeights(schedule).every((w) => w >= 0), `magma.schedule ${formatSchedule(schedule)} has a negative λ; λ must be ≥ 0`);
   check(!magma.reference.includes(magma.target), `MAGMA reference blocks [${magma.reference}] include the target block ${magma.target}; a block is not regularized against itself`);
   check(Number.isInteger(r.seed), `seed must be an integer, got ${r.seed}`);
   for (const key of ['accumulate', 'stepsPerEpoch', 'totalSteps'] as const) {

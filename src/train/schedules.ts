@@ -73,6 +73,17 @@ export function formatSchedule(s: LambdaSchedule): string {
   }
 }
 
+/** The λ values a schedule names (its weights, and the step factor), all of which must be ≥ 0. */
+export function scheduleWeights(s: LambdaSchedule): number[] {
+  switch (s.kind) {
+    case 'constant': return [s.weight];
+    case 'warmup': return [s.base, s.weight];
+    case 'triangle': return [s.startWeight, s.maxWeight, s.endWeight];
+    case 'step': return [s.weight, s.scale];
+    case 'interval': return s.intervals.map(([, , w]) => w);
+  }
+}
+
 const syntax = [
   'constant:W', 'warmup:BASE,WARMUP_EPOCHS,W,REG_EPOCHS', 'triangle:START_W,MAX_W,END_W,START_E,MID_E,END_E',
   'step:W,SCALE,E1,E2,…', 'interval:FROM-TO=W,…',
@@ -83,6 +94,12 @@ export function parseSchedule(text: string): LambdaSchedule {
   const fail = (why: string): never => {
     throw new ConfigError(`λ schedule '${text}': ${why}; valid forms: ${syntax.join(' | ')} (e.g. warmup:0,10,1,100)`);
   };
+  const schedule = parseForm(text, fail);
+  if (scheduleWeights(schedule).some((w) => w < 0)) fail('λ must not be negative (a negative weight would reward distorting the manifold)');
+  return schedule;
+}
+
+function parseForm(text: string, fail: (why: string) => never): LambdaSchedule {
   const [kind, rest = ''] = text.split(/:(.*)/s, 2);
   if (kind === 'interval') {
     const intervals = rest.split(',').map((part) => {

@@ -6,17 +6,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { check, type MaeConfig } from '../config';
+import { check, type MaeConfig, validateConfig } from '../config';
 import type { Batch } from '../data/dataset';
-import { Mae } from '../nn/mae';
+import { Mae, maeParameterCount } from '../nn/mae';
 import type { Param } from '../nn/params';
 import { Rng, type RngState } from '../random';
-import { readCheckpointFile, type StoredTensor, writeCheckpointFile } from './checkpoint';
+import { CheckpointError, readCheckpointFile, rollBackAdvice, type StoredTensor, writeCheckpointFile } from './checkpoint';
 import { scaledLr, warmupCosineLr } from './lr';
 import { LaplacianTracker, type DynamicsRecord } from './dynamics';
 import { concatRows, GradientSum, type GradientResult, readScalars, splitBatch } from './gradients';
 import { createMethod, type Method, type PreparedBatch } from './methods';
-import { AdamW } from './optimizer';
+import { AdamW, NonFiniteGradientError } from './optimizer';
 import { resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options';
 import { yieldToEventLoop } from '../progress';
 
@@ -72,6 +72,7 @@ export class Trainer {
   private rng: Rng;
   private readonly tracker: LaplacianTracker;
   private readonly listeners = new Set<(r: StepRecord) => void>();
+  private disposed = false;
 
   constructor(readonly model: Mae, options: TrainerOptions = {}) {
     this.options = resolveTrainerOptions(options, model.config.encoderDepth);
@@ -114,22 +115,30 @@ export class Trainer {
    * @param opts.epoch the epoch for the λ schedule (default: from `stepsPerEpoch`)
    */
   async step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
+    if (this.disposed) throw new Error('this trainer was disposed; create a new one with createTrainer, or load a checkpoint with loadCheckpoint');
     await yieldToEventLoop();
     const start = performance.now();
     const epoch = opts.epoch ?? this.epochOf(this.stepCount);
     const size = batch.shape[0];
     const k = this.options.accumulate;
     check(size % k === 0, `batch of ${size} images cannot be split into accumulate=${k} equal micro-batches; use a batch size divisible by ${k}`);
+    const twoPass = k > 1 && this.method.batchKeys.length > 0; // batch-wide terms see the whole batch
+    const termBatch = twoPass ? size : size / k;
+    check(termBatch >= this.method.minBatch, `${this.method.name} needs at least ${this.method.minBatch} images for its batch-wide terms, ` +
+      `got ${termBatch}${twoPass || k === 1 ? '' : ' per micro-batch'}; use a larger batch`);
     const lr = this.learningRate(size);
+    const rngBefore = this.rng.state(); // a refused step leaves the random stream where it was
     const micro = splitBatch(batch, k);
     const prepared = micro.map((mb) => this.method.prepare(mb, this.rng));
     if (k > 1 && batch instanceof tf.Tensor) tf.dispose(micro as tf.Tensor4D[]); // prepare made its own copies
     let result: GradientResult | undefined;
+    let applied = false;
     try {
-      result = k > 1 && this.method.batchKeys.length > 0 ? await this.twoPassGradients(prepared, epoch) : await this.directGradients(prepared, epoch);
+      result = twoPass ? await this.twoPassGradients(prepared, epoch) : await this.directGradients(prepared, epoch);
       this.assertFinite(result.total, result.parts);
-      const tracked = this.tracker.update(result.tracked, this.options.dynamicsEvery > 0 && (this.stepCount + 1) % this.options.dynamicsEvery === 0);
-      this.optimizer.apply(result.grads, lr);
+      this.applyUpdate(result.grads, lr);
+      applied = true;
+      const tracked = this.tracker.update(result.tracked, this.options.dynamicsEvery > 0 && this.stepCount % this.options.dynamicsEvery === 0);
       const record: StepRecord = {
         step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(epoch),
         gamma: tracked.gamma, dynamics: tracked.dynamics, batchSize: size, ms: performance.now() - start,
@@ -140,9 +149,23 @@ export class Trainer {
       this.history.push(record);
       for (const listener of this.listeners) listener(record);
       return record;
+    } catch (e) {
+      if (!applied) this.rng = Rng.fromState(rngBefore);
+      throw e;
     } finally {
       if (result) tf.dispose([...result.grads.values(), result.tracked]);
       prepared.forEach((p) => this.method.release(p));
+    }
+  }
+
+  /** The optimizer's update; a non-finite gradient stops the step before any parameter changes. */
+  private applyUpdate(grads: Map<string, tf.Tensor>, lr: number): void {
+    try {
+      this.optimizer.apply(grads, lr);
+    } catch (e) {
+      if (!(e instanceof NonFiniteGradientError)) throw e;
+      throw new NonFiniteLossError(`step ${this.stepCount + 1}: ${e.message} although the loss is finite; the step was not applied. ` +
+        'Lower the learning rate (lr/baseLr), add warm-up steps, or check the input data');
     }
   }
 
@@ -232,6 +255,12 @@ export class Trainer {
    */
   save(target: string, meta: Record<string, unknown> = {}): string {
     const file = checkpointPath(target);
+    for (const p of this.params) {
+      const values = p.variable.dataSync() as Float32Array;
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i])) throw new NonFiniteLossError(`${p.name} holds ${values[i]}: the checkpoint was not written, so ${file} (if any) is intact`);
+      }
+    }
     const opt = this.optimizer.state();
     const tensors: StoredTensor[] = this.params.flatMap((p) => [
       { name: `param/${p.name}`, shape: p.variable.shape, values: p.variable.dataSync() as Float32Array },
@@ -248,6 +277,7 @@ export class Trainer {
 
   /** Frees the optimizer state, the method's parameters and the dynamics' last graph (the model is the caller's). */
   dispose(): void {
+    this.disposed = true;
     this.optimizer.dispose();
     this.tracker.dispose();
     for (const p of this.method.params) p.variable.dispose();
@@ -258,7 +288,8 @@ export class Trainer {
     const stored = (kind: string, p: Param): Float32Array => {
       const t = tensors.get(`${kind}/${p.name}`);
       if (!t || t.values.length !== p.variable.size) {
-        throw new Error(`${file}: ${kind} of ${p.name} is ${t ? `of size ${t.values.length}` : 'missing'}, the model needs ${p.variable.size} values; the checkpoint does not match its own config`);
+        throw new CheckpointError(file, `${kind} of ${p.name} is ${t ? `of size ${t.values.length}` : 'missing'}, the model needs ${p.variable.size} values: ` +
+          'the checkpoint does not match its own config', rollBackAdvice(file));
       }
       return t.values;
     };
@@ -270,11 +301,29 @@ export class Trainer {
     this.history.splice(0, this.history.length, ...header.history);
   }
 
-  /** Rebuilds a trainer (and its model) from a checkpoint file. */
+  /**
+   * Rebuilds a trainer (and its model) from a checkpoint file. The header's config is validated,
+   * and checked against the parameter values the file holds, before anything is allocated.
+   */
   static fromCheckpoint(file: string): { trainer: Trainer; meta: Record<string, unknown> } {
     const { header, tensors } = readCheckpointFile<CheckpointHeader>(file);
-    if (header.kind !== 'magma-lab trainer') throw new Error(`${file} is a checkpoint of kind '${header.kind}', not a magma-lab trainer`);
-    const trainer = new Trainer(new Mae(header.config), header.options);
+    const bad = (problem: string) => new CheckpointError(file, problem, rollBackAdvice(file));
+    if (header.kind !== 'magma-lab trainer') throw bad(`a checkpoint of kind '${header.kind}', not of a magma-lab trainer`);
+    let config: MaeConfig;
+    try {
+      config = validateConfig({ ...header.config });
+    } catch (e) {
+      throw bad(`its model config is invalid: ${(e as Error).message}`);
+    }
+    const needed = maeParameterCount(config);
+    const held = tensors.filter((t) => t.name.startsWith('param/')).reduce((n, t) => n + t.values.length, 0);
+    if (held < needed) throw bad(`its config describes a model of ${needed} parameter values, but the file holds ${held}: the header does not match the data`);
+    try {
+      resolveTrainerOptions(header.options, config.encoderDepth);
+    } catch (e) {
+      throw bad(`its trainer options are invalid: ${(e as Error).message}`);
+    }
+    const trainer = new Trainer(new Mae(config), header.options);
     try {
       trainer.restore(file, header, new Map(tensors.map((t) => [t.name, t])));
     } catch (e) {
