@@ -1,7 +1,8 @@
 /**
  * magma-lab's optional native kernels (native/, built by `npm run build:native`): the wasm
  * backend's `BatchMatMul` and `_FusedMatMul` computed by the system BLAS (OpenBLAS, or Accelerate
- * on macOS), plus fused GELU and LayerNorm kernels, in place on the wasm heap, over every core. The addon receives the heap and each
+ * on macOS), its `Softmax`, and fused GELU and LayerNorm kernels, in place on the wasm heap, over
+ * every core. The addon receives the heap and each
  * tensor's byte offset inside it, so nothing is copied (../shared/research/bench/native-matmul-probe).
  *
  * XNNPACK-wasm runs only an untransposed, unbatched product fast, on one thread; with these
@@ -28,6 +29,7 @@ interface Addon {
     heap: ArrayBuffer, rows: number, d: number,
     offsetDy: number, offsetXhat: number, offsetRstd: number, offsetWeight: number, offsetDx: number, offsetDweight: number, offsetDbias: number,
   ): void;
+  softmax(heap: ArrayBuffer, rows: number, n: number, offsetX: number, offsetY: number): void;
   info(): { blas: string; threads: number };
 }
 
@@ -99,20 +101,21 @@ export function nativeKernels(): NativeInfo | null {
 }
 
 /**
- * Registers the native `BatchMatMul` and `_FusedMatMul` on the wasm backend (which must be
- * registered already). Returns what was registered, or the reason it could not be.
+ * Registers the native `BatchMatMul`, `_FusedMatMul` and `Softmax` (and adds the fused GELU and
+ * LayerNorm kernels) on the wasm backend (which must be registered already). Returns what was registered, or the reason it could not be.
  */
 export function enableNativeKernels(): NativeInfo | string {
   if (active) return active;
   const lib = loadAddon();
   if (!lib) return loadError!;
-  for (const name of ['BatchMatMul', '_FusedMatMul']) {
+  for (const name of ['BatchMatMul', '_FusedMatMul', 'Softmax']) {
     const own = tf.getKernel(name, 'wasm');
     if (!own) return `the wasm backend has no ${name} kernel to replace`;
     wasmKernels.set(name, own);
   }
   replaceKernel('BatchMatMul', (args) => product(lib, args, false));
   replaceKernel('_FusedMatMul', (args) => product(lib, args, true));
+  replaceKernel('Softmax', (args) => softmax(lib, args));
   for (const [name, kernel] of addedKernels) {
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: ((args: KernelArgs) => kernel(lib, args)) as tf.KernelFunc });
   }
@@ -168,6 +171,24 @@ function geluGrad(lib: Addon, { inputs, backend }: KernelArgs): tf.TensorInfo {
   const offset = offsetIn(wasm);
   lib.geluGrad(wasm.wasm.HEAPU8.buffer as ArrayBuffer, count(x.shape), offset(dy), offset(x), offset(cdf), offset(dx));
   return dx;
+}
+
+/**
+ * Softmax over the last axis, the only one tf.softmax takes (its gradient, from the saved output,
+ * stays TF.js's own). Other dtypes and empty tensors go to wasm's kernel.
+ */
+function softmax(lib: Addon, args: KernelArgs): tf.TensorInfo {
+  const wasm = args.backend as WasmBackend;
+  const logits = args.inputs.logits as tf.TensorInfo;
+  const rank = logits.shape.length;
+  if (logits.dtype !== 'float32' || rank === 0 || count(logits.shape) === 0) {
+    return wasmKernels.get('Softmax')!.kernelFunc(args as never) as tf.TensorInfo;
+  }
+  const n = logits.shape[rank - 1];
+  const y = wasm.makeOutput(logits.shape, 'float32');
+  const offset = offsetIn(wasm);
+  lib.softmax(wasm.wasm.HEAPU8.buffer as ArrayBuffer, count(logits.shape) / n, n, offset(logits), offset(y));
+  return y;
 }
 
 /** [y, x̂, r] = MagmaLayerNorm(x [rows, d], γ [d], β [d]; eps). */

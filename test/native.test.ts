@@ -144,6 +144,29 @@ describe('native kernels (BLAS on the wasm heap)', () => {
     again.forEach((a, i) => assert.deepEqual(a, got[i], 'not deterministic'));
   });
 
+  it('softmax over the last axis on 2 threads ([4, 3, 97, 65]): value and gradient match cpu, rows sum to 1', async () => {
+    const rng = new Rng(13);
+    const shape = [4, 3, 97, 65]; // 75 660 values: two threads
+    const vx = values(shape, rng).map((v, i) => (i % 65 === 0 ? 60 * v : 5 * v)); // some rows dominated by one entry
+    const vdy = values(shape, rng);
+    const run = () => tf.tidy(() => {
+      const [x, dy] = [tf.tensor(vx, shape), tf.tensor(vdy, shape)];
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.softmax(t), dy)))(x);
+      return [tf.softmax(x), g].map((t) => t.dataSync() as Float32Array);
+    });
+    await useBackend('cpu');
+    const want = run();
+    await useBackend('wasm-native');
+    const before = tf.memory().numTensors;
+    const got = run();
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    ['value', 'gradient'].forEach((name, i) => {
+      assert.ok(maxRelativeDiff(got[i], want[i]) < 1e-5, `${name} differs by ${maxRelativeDiff(got[i], want[i])}`);
+    });
+    const sums = Array.from({ length: got[0].length / 65 }, (_, r) => got[0].subarray(65 * r, 65 * r + 65).reduce((a, b) => a + b, 0));
+    assert.ok(sums.every((v) => Math.abs(v - 1) < 1e-6), 'rows sum to 1');
+  });
+
   it('the addon checks every operand against the heap and every size before touching memory', async () => {
     await useBackend('wasm-native');
     const addon = require(ADDON_PATH);
@@ -161,6 +184,7 @@ describe('native kernels (BLAS on the wasm heap)', () => {
     assert.throws(() => addon.layerNorm(heap, 0, 8, 1e-6, 0, 0, 0, 0, 0, 0), /rows must be a positive 32-bit size/);
     assert.throws(() => addon.layerNorm(heap, 8, 2.5, 1e-6, 0, 0, 0, 0, 0, 0), /d must be a positive 32-bit size/);
     assert.throws(() => addon.layerNorm(heap, 8, 8, 0, 0, 0, 0, 0, 0, 0), /eps must be positive/);
+    assert.throws(() => addon.softmax(heap, 33, 32, 0, 0), outside); // 1056 floats
     assert.throws(() => addon.gelu(heap, 16, 0, 0), /expected the heap and 4 numbers/);
     assert.throws(() => addon.gelu(new Float32Array(4), 1, 0, 0, 0), /expected the heap and 4 numbers/);
   });

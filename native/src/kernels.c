@@ -390,6 +390,51 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Softmax over the last axis of [rows, n]: y = exp(x − max) / Σ exp(x − max), per row. Terms
+ * below e^−87 (under float's normal range) count as 0.
+ */
+typedef struct {
+  Span span;
+  int64_t n;
+  const float *x;
+  float *y;
+} SoftmaxJob;
+
+VECTOR_CLONES static void *softmax_part(void *arg) {
+  SoftmaxJob *j = (SoftmaxJob *)arg;
+  const int64_t n = j->n;
+  for (int64_t r = j->span.begin; r < j->span.end; r++) {
+    const float *restrict x = j->x + r * n;
+    float *restrict y = j->y + r * n;
+    float max = x[0];
+    for (int64_t i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int64_t i = 0; i < n; i++) {
+      const float d = x[i] - max;
+      y[i] = d < -87.0f ? 0.0f : exp_nonpositive(d);
+    }
+    const float inverse = (float)(1.0 / row_dot(y, NULL, n));
+    for (int64_t i = 0; i < n; i++) y[i] *= inverse;
+  }
+  return NULL;
+}
+
+/* softmax(heap, rows, n, offX, offY). */
+static napi_value Softmax(napi_env env, napi_callback_info info) {
+  const char *k = "softmax";
+  char *base;
+  size_t length;
+  double v[4];
+  if (!read_args(env, info, k, 4, &base, &length, v) || !size_ok(env, k, "rows", v[0]) || !size_ok(env, k, "n", v[1])) return NULL;
+  SoftmaxJob job = {0};
+  const int64_t rows = (int64_t)v[0];
+  job.n = (int64_t)v[1];
+  if (!(job.x = operand(env, k, 0, v[2], rows * job.n, base, length)) || !(job.y = operand(env, k, 1, v[3], rows * job.n, base, length))) return NULL;
+  SoftmaxJob second = job;
+  run_in_halves(softmax_part, &job.span, &second.span, rows, rows * job.n >= SPLIT_AT);
+  return NULL;
+}
+
 /* info() → { blas: "OpenBLAS 0.3.21", threads: 2 }: which BLAS this addon was linked to. */
 static napi_value Info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -428,6 +473,8 @@ NAPI_MODULE_INIT() {
       napi_set_named_property(env, exports, "layerNorm", fn) != napi_ok ||
       napi_create_function(env, "layerNormGrad", NAPI_AUTO_LENGTH, LayerNormGrad, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "layerNormGrad", fn) != napi_ok ||
+      napi_create_function(env, "softmax", NAPI_AUTO_LENGTH, Softmax, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "softmax", fn) != napi_ok ||
       napi_create_function(env, "info", NAPI_AUTO_LENGTH, Info, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "info", fn) != napi_ok)
     return NULL;
