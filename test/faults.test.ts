@@ -345,6 +345,13 @@ describe('fault injection', function () {
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /has no test images .*which the evaluation after training needs; fix the dataset, or train with --no-eval/);
       assert.doesNotMatch(r.stderr, /^train /m, 'no training happened');
+      for (const kind of ['images', 'labels']) fs.rmSync(path.join(dir, `train-${kind}-idx${kind === 'images' ? 3 : 1}-ubyte`));
+      writeIdx(path.join(dir, 'train-images-idx3-ubyte'), new Uint8Array(0), [0, 28, 28]);
+      writeIdx(path.join(dir, 'train-labels-idx1-ubyte'), new Uint8Array(0), [0]);
+      const empty = cli(['train', '--dataset', 'fashion-mnist', '--data-dir', dir, '--no-eval', '--runs-dir', tempDir()]);
+      assert.equal(empty.status, 2, empty.stderr);
+      assert.match(empty.stderr, /has no training images|no images/);
+      assert.doesNotMatch(empty.stderr, /lower --batch-size/);
     });
 
     it('a gzip bomb is stopped at 200× its size, before it can fill memory', () => {

@@ -27,6 +27,17 @@ function values(shape: number[], rng: Rng): Float32Array {
   return Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => rng.normal());
 }
 
+/** `run` on cpu (the reference), then on wasm + native, asserting that the native run leaks no tensor. */
+async function onCpuThenNative<T>(run: () => T): Promise<{ want: T; got: T }> {
+  await useBackend('cpu');
+  const want = run();
+  await useBackend('wasm-native');
+  const before = tf.memory().numTensors;
+  const got = run();
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+  return { want, got };
+}
+
 /** op(a)·op(b) (+ bias, relu) on the cpu backend, the reference. */
 async function onCpu(f: () => tf.Tensor): Promise<{ shape: number[]; data: Float32Array }> {
   await useBackend('cpu');
@@ -105,12 +116,7 @@ describe('native kernels (BLAS on the wasm heap)', () => {
       tf.dispose([x, dy, y, value, ...grads]);
       return out;
     };
-    await useBackend('cpu');
-    const want = run();
-    await useBackend('wasm-native');
-    const before = tf.memory().numTensors;
-    const got = run();
-    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    const { want, got } = await onCpuThenNative(run);
     assert.ok(maxRelativeDiff(got.y, want.y) < 1e-6, `value differs by ${maxRelativeDiff(got.y, want.y)}`);
     assert.ok(maxRelativeDiff(got.dx, want.dx) < 1e-5, `gradient differs by ${maxRelativeDiff(got.dx, want.dx)}`);
   });
@@ -131,12 +137,7 @@ describe('native kernels (BLAS on the wasm heap)', () => {
       tf.dispose([x, dy, weight, bias, y, value, ...grads]);
       return out;
     };
-    await useBackend('cpu');
-    const want = run();
-    await useBackend('wasm-native');
-    const before = tf.memory().numTensors;
-    const got = run();
-    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    const { want, got } = await onCpuThenNative(run);
     ['y', 'dx', 'dγ', 'dβ'].forEach((name, i) => {
       assert.ok(maxRelativeDiff(got[i], want[i]) < 1e-5, `${name} differs by ${maxRelativeDiff(got[i], want[i])}`);
     });
@@ -154,12 +155,7 @@ describe('native kernels (BLAS on the wasm heap)', () => {
       const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.softmax(t), dy)))(x);
       return [tf.softmax(x), g].map((t) => t.dataSync() as Float32Array);
     });
-    await useBackend('cpu');
-    const want = run();
-    await useBackend('wasm-native');
-    const before = tf.memory().numTensors;
-    const got = run();
-    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+    const { want, got } = await onCpuThenNative(run);
     ['value', 'gradient'].forEach((name, i) => {
       assert.ok(maxRelativeDiff(got[i], want[i]) < 1e-5, `${name} differs by ${maxRelativeDiff(got[i], want[i])}`);
     });
