@@ -20,7 +20,7 @@ export type { MaeConfig, MaskSampling, PresetName } from './config';
 export { Rng } from './random';
 export type { RngState } from './random';
 export { clsToken, createMae, Mae, maeParameterCount, meanPatchTokens } from './nn/mae';
-export type { CreateMaeOptions, EncoderOutput, MaeOutput } from './nn/mae';
+export type { CreateMaeOptions, EncoderOutput, MaeOutput, Representations } from './nn/mae';
 export { patchify, sinCosPositionalEmbedding, unpatchify } from './nn/patches';
 export { keptCount, sampleMasking } from './nn/masking';
 export type { Masking } from './nn/masking';

@@ -1,7 +1,9 @@
 import { strict as assert } from 'assert';
-import { ckaMatrix, featureNorms, linearCka, singularValues, type FeatureMatrix } from '../src/eval/representations';
+import * as tf from '@tensorflow/tfjs';
+import { ckaMatrix, featureMatrix, featureNorms, linearCka, singularValues, type FeatureMatrix } from '../src/eval/representations';
+import { createMae } from '../src/nn/mae';
 import { Rng } from '../src/random';
-import { assertClose } from './helpers';
+import { assertClose, testConfig, useBackend } from './helpers';
 
 const matrix = (rows: number[][]): FeatureMatrix => ({ values: Float32Array.from(rows.flat()), n: rows.length, dim: rows[0].length });
 
@@ -53,5 +55,24 @@ describe('representation diagnostics', () => {
   it('refuses matrices of the wrong size and features of different images', () => {
     assert.throws(() => singularValues({ values: new Float32Array(5), n: 2, dim: 3 }), /needs n·dim values: got 5 values for n = 2, dim = 3/);
     assert.throws(() => linearCka(X, matrix([[1], [2]])), /same images: got 6 and 2 rows/);
+  });
+
+  it('model.representations: the mean patch token of chosen blocks and the CLS feature, freed by the caller', async () => {
+    await useBackend('wasm');
+    const model = createMae(testConfig);
+    const x = tf.randomNormal([5, 16, 16, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const count = tf.memory().numTensors;
+    const r = model.representations(x, { blocks: [0, -1] });
+    assert.deepEqual(r.blocks.map((b) => [b.block, ...b.meanPatchTokens.shape]), [[0, 5, 16], [1, 5, 16]]);
+    const features = model.features(x);
+    assert.deepEqual(Array.from(r.cls.dataSync()), Array.from(features.dataSync()));
+    const out = tf.tidy(() => model.forwardEncoder(x, null).blocks[1]);
+    const mean = tf.tidy(() => tf.mean(tf.slice(out, [0, 1, 0], [5, 16, 16]), 1));
+    assertClose(featureMatrix(r.blocks[1].meanPatchTokens).values, mean.dataSync(), 1e-6);
+    tf.dispose([features, out, mean, r.cls, ...r.blocks.map((b) => b.meanPatchTokens)]);
+    assert.equal(tf.memory().numTensors, count);
+    assert.throws(() => model.representations(x, { blocks: [2] }), /block 2 does not exist: the encoder has blocks 0\.\.1/);
+    x.dispose();
+    model.dispose();
   });
 });

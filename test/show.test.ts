@@ -248,6 +248,24 @@ describe('show: display bundles', () => {
     assert.equal((plain.data[show.MIME.vegaLite] as typeof spec).hconcat[0].data.values.length, 64);
   });
 
+  it('spectrum and cka: normalized singular values per series (log scale) and a CKA heatmap on a fixed 0–1 scale', async () => {
+    const rng = new Rng(4);
+    const n = 200;
+    const isotropic = { values: Float32Array.from({ length: n * 8 }, () => rng.normal()), n, dim: 8 };
+    const collapsed = { values: Float32Array.from({ length: n * 8 }, (_, i) => (i % 8 < 2 ? 3 : 0.05) * rng.normal()), n, dim: 8 };
+    const s = await show.spectrum({ isotropic, collapsed });
+    assertMimes(s, [show.MIME.vegaLite, show.MIME.png, show.MIME.text]);
+    assert.ok(compile(s.data[show.MIME.vegaLite] as show.VegaLiteSpec).spec);
+    assert.match(s.data[show.MIME.text] as string, /isotropic \(effective rank (7\.[5-9]|8\.0) of 8\); collapsed \(effective rank [2-4]\.\d of 8\)/);
+    assertNotBlank((await decodePng(s)).rgba);
+    const c = await show.cka({ isotropic, collapsed, again: isotropic });
+    assert.ok(compile(c.data[show.MIME.vegaLite] as show.VegaLiteSpec).spec);
+    assert.match(c.data[show.MIME.text] as string, /isotropic: isotropic 1\.000, collapsed 0\.\d+, again 1\.000/);
+    assertNotBlank((await decodePng(c)).rgba);
+    if (process.env.MAGMA_LAB_SAVE_FIGURES) for (const [name, b] of [['spectrum', s], ['cka', c]] as const) fs.writeFileSync(path.join(process.env.MAGMA_LAB_SAVE_FIGURES, `${name}.png`), Buffer.from(b.data[show.MIME.png] as string, 'base64'));
+    await assert.rejects(show.cka({ only: isotropic }), /needs at least two/);
+  });
+
   it('table and compare: HTML, Markdown and aligned text with the difference ours − paper', () => {
     const t = show.table([{ method: 'mae <b>', acc: 0.5 }, { method: 'm-mae', acc: 0.625, extra: 3 }], { digits: 3, caption: 'k-NN' });
     assertMimes(t, [show.MIME.html, show.MIME.markdown, show.MIME.text]);

@@ -5,6 +5,7 @@
  * - linear CKA between two feature matrices of the same images (Kornblith et al. 2019), to
  *   compare blocks or models.
  */
+import type * as tf from '@tensorflow/tfjs';
 import { symmetricEigen } from './spectrum';
 
 /** A feature matrix: `n` rows of `dim` values, row-major. */
@@ -12,6 +13,12 @@ export interface FeatureMatrix {
   values: Float32Array;
   n: number;
   dim: number;
+}
+
+/** A [N, D] tensor read back as a {@link FeatureMatrix}. */
+export function featureMatrix(t: tf.Tensor2D): FeatureMatrix {
+  const [n, dim] = t.shape;
+  return { values: Float32Array.from(t.dataSync() as Float32Array), n, dim };
 }
 
 /** The column means of X. */

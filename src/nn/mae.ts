@@ -24,6 +24,14 @@ export interface EncoderOutput {
   attention?: tf.Tensor4D[];
 }
 
+/** What {@link Mae.representations} returns (the caller disposes the tensors). */
+export interface Representations {
+  /** For each requested block, the mean of its raw output over the patch tokens, [B, D]. */
+  blocks: { block: number; meanPatchTokens: tf.Tensor2D }[];
+  /** The CLS token after the final LayerNorm, [B, D]. */
+  cls: tf.Tensor2D;
+}
+
 /** What {@link Mae.forward} returns. */
 export interface MaeOutput {
   /** Scalar reconstruction loss over removed patches. */
@@ -175,6 +183,25 @@ export class Mae {
   features(images: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
       return clsToken(this.forwardEncoder(images, null).latent);
+    });
+  }
+
+  /**
+   * Per-sample representations of chosen blocks: the mean patch token of each block's raw output
+   * ([B, D]), as MAGMA regularizes them, and the CLS token after the final LayerNorm ([B, D], the
+   * evaluation feature). Unmasked by default; with a masking, of what the encoder sees (the visible
+   * patches, or every patch with the mask-token ablation).
+   * @param opts.blocks 0-based block numbers (negative counts from the end); default every block
+   */
+  representations(images: tf.Tensor4D, opts: { masking?: Masking | null; blocks?: number[] } = {}): Representations {
+    const depth = this.config.encoderDepth;
+    const blocks = (opts.blocks ?? Array.from({ length: depth }, (_, i) => i)).map((k) => {
+      check(Number.isInteger(k) && k >= -depth && k < depth, `block ${k} does not exist: the encoder has blocks 0..${depth - 1} (or -${depth}..-1 from the end)`);
+      return k < 0 ? depth + k : k;
+    });
+    return tf.tidy(() => {
+      const out = this.forwardEncoder(images, opts.masking ?? null);
+      return { blocks: blocks.map((block) => ({ block, meanPatchTokens: meanPatchTokens(out.blocks[block]) })), cls: clsToken(out.latent) };
     });
   }
 

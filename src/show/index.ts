@@ -37,3 +37,5 @@ export { compare, table } from './table';
 export type { CompareOptions, Row, TableOptions } from './table';
 export { progress } from './progress';
 export type { ProgressHandle, ProgressOptions } from './progress';
+export { cka, spectrum } from './representations';
+export type { SpectrumOptions } from './representations';
