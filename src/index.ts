@@ -27,7 +27,7 @@ export type { Masking } from './nn/masking';
 export type { Param } from './nn/params';
 export { createTrainer, loadCheckpoint, NonFiniteLossError, Trainer } from './train/trainer';
 export { resolveTrainerOptions } from './train/options';
-export type { LoadedCheckpoint, StepRecord } from './train/trainer';
+export type { FitOptions, LoadedCheckpoint, StepRecord } from './train/trainer';
 export type { MagmaOptions, ResolvedTrainerOptions, TrainerOptions } from './train/options';
 export { createMethod, methodNames } from './train/methods';
 export type { BatchTerms, Forward, MagmaSettings, Method, MethodName, MethodSettings, PreparedBatch } from './train/methods';

@@ -264,6 +264,38 @@ describe('trainer', function () {
     model.dispose();
   });
 
+  it('fit: the same steps as the hand-written epoch loop, and a fit resumed from a checkpoint continues it exactly', async () => {
+    const data = await load('synthetic', { size: 16, channels: 3, trainSize: 40, testSize: 8 });
+    const options = { lr: 1e-3, seed: 3, totalSteps: 10 };
+    const byHand: number[] = [];
+    {
+      const model = createMae(testConfig, { seed: 1 });
+      const trainer = createTrainer(model, options);
+      for (let epoch = 0; epoch < 2; epoch++) {
+        for (const batch of data.train.batches(8, { seed: 3, epoch })) byHand.push((await trainer.step(batch, { epoch })).loss);
+      }
+      trainer.dispose();
+      model.dispose();
+    }
+    const model = createMae(testConfig, { seed: 1 });
+    const trainer = createTrainer(model, options);
+    const seen: number[] = [];
+    const first = await trainer.fit(data.train, { epochs: 1.4, batchSize: 8, onStep: (r) => seen.push(r.step) });
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7]); // 1.4 epochs of 5 batches
+    const dir = tempDir();
+    trainer.save(dir);
+    trainer.dispose();
+    model.dispose();
+    const loaded = loadCheckpoint(dir);
+    const rest = await loaded.trainer.fit(data.train, { epochs: 2, batchSize: 8 });
+    assert.deepEqual([...first, ...rest].map((r) => r.loss), byHand);
+    assert.deepEqual(rest.map((r) => r.epoch), [1, 1, 1]);
+    await assert.rejects(loaded.trainer.fit(data.train, { epochs: 0, batchSize: 8 }), /fit: epochs must be a number > 0, got 0/);
+    await assert.rejects(loaded.trainer.fit(data.train, { epochs: 1, batchSize: 64 }), /fit: batch size 64 is larger than .* \(40 images\); lower batchSize/);
+    loaded.trainer.dispose();
+    loaded.model.dispose();
+  });
+
   it('a NaN loss stops with an error naming the step and the part, and changes no parameter', async () => {
     const model = createMae(testConfig);
     const trainer = createTrainer(model, { lr: 1e-3 });

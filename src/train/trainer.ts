@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { check, type MaeConfig, validateConfig } from '../config';
-import type { Batch } from '../data/dataset';
+import type { Batch, BatchTransform, Dataset } from '../data/dataset';
 import { Mae, maeParameterCount } from '../nn/mae';
 import type { Param } from '../nn/params';
 import { Rng, type RngState } from '../random';
@@ -167,6 +167,35 @@ export class Trainer {
       throw new NonFiniteLossError(`step ${this.stepCount + 1}: ${e.message} although the loss is finite; the step was not applied. ` +
         'Lower the learning rate (lr/baseLr), add warm-up steps, or check the input data');
     }
+  }
+
+  /**
+   * Trains on `dataset` until `epochs` passes over it are done (fractions allowed), batch by batch
+   * in the seeded order of {@link Dataset.batches}, and resolves to the records of the steps it
+   * took. It counts from {@link stepCount}, so a trainer loaded from a checkpoint continues with
+   * the next batch the uninterrupted fit would have taken (for the same dataset, batch size and
+   * seed). The λ schedule gets each batch's epoch. Give the trainer `totalSteps` (and
+   * `warmupSteps`) for the learning-rate schedule to span the fit.
+   */
+  async fit(dataset: Dataset, opts: FitOptions): Promise<StepRecord[]> {
+    const { epochs, batchSize, transform, onStep } = opts;
+    const seed = opts.seed ?? this.options.seed;
+    check(Number.isFinite(epochs) && epochs > 0, `fit: epochs must be a number > 0, got ${epochs}`);
+    check(Number.isInteger(batchSize) && batchSize > 0, `fit: batchSize must be a positive integer, got ${batchSize}`);
+    const perEpoch = dataset.numBatches(batchSize);
+    check(perEpoch > 0, `fit: batch size ${batchSize} is larger than ${dataset.name} (${dataset.size} images); lower batchSize`);
+    const total = Math.max(1, Math.round(epochs * perEpoch));
+    const records: StepRecord[] = [];
+    while (this.stepCount < total) {
+      const epoch = Math.floor(this.stepCount / perEpoch);
+      for (const batch of dataset.batches(batchSize, { seed, epoch, skip: this.stepCount % perEpoch, transform })) {
+        if (this.stepCount >= total) break;
+        const record = await this.step(batch, { epoch });
+        records.push(record);
+        onStep?.(record);
+      }
+    }
+    return records;
   }
 
   /** One tape per micro-batch holding everything (exact when K = 1 or without batch-wide terms). */
@@ -333,6 +362,20 @@ export class Trainer {
     }
     return { trainer, meta: header.meta };
   }
+}
+
+/** Options of {@link Trainer.fit}. */
+export interface FitOptions {
+  /** Passes over the dataset in all, counted from step 0 (fractions allowed). */
+  epochs: number;
+  /** Images per optimizer step. */
+  batchSize: number;
+  /** Seed of the data order and augmentation. Default: the trainer's seed. */
+  seed?: number;
+  /** Augmentation of each batch (e.g. `data.compose(data.randomResizedCrop(), data.horizontalFlip())`). */
+  transform?: BatchTransform;
+  /** Called after every step, e.g. to update a progress display. */
+  onStep?: (record: StepRecord) => void;
 }
 
 /** What {@link loadCheckpoint} returns. */
