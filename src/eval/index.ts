@@ -4,6 +4,8 @@
  * (mean ± std, paired differences with a t-test) to compare methods run with the same seeds.
  */
 export { features } from './features';
+export { finetune, trainableParams } from './finetune';
+export type { FinetuneBlocks, FinetuneOptions, FinetuneResult } from './finetune';
 export type { FeatureOptions } from './features';
 export { evaluate, formatReport } from './evaluate';
 export type { EvaluateOptions, EvaluationReport } from './evaluate';

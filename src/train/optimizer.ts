@@ -29,6 +29,11 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** How the update runs (see above); default `tensors` where elementwise kernels are fast, else `javascript`. */
   moments?: 'javascript' | 'tensors';
+  /**
+   * A factor on the learning rate per parameter name (1 where absent), as torch's parameter
+   * groups: e.g. layer-wise lr decay when fine-tuning. The decay of a parameter uses its own lr.
+   */
+  lrScales?: ReadonlyMap<string, number>;
 }
 
 /** Saved optimizer state: step count and both moment estimates per parameter name. */
@@ -54,6 +59,7 @@ export class AdamW {
   readonly betas: [number, number];
   readonly eps: number;
   readonly weightDecay: number;
+  private readonly lrScales?: ReadonlyMap<string, number>;
   /** How the update runs: tensor ops on tf.Variables, or a JavaScript loop over Float32Arrays. */
   readonly moments: 'javascript' | 'tensors';
   private readonly mArrays = new Map<string, Float32Array>();
@@ -65,6 +71,7 @@ export class AdamW {
     this.betas = opts.betas ?? [0.9, 0.95];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.05;
+    this.lrScales = opts.lrScales;
     this.moments = opts.moments ?? (computeStrategy().fastElementwiseKernels ? 'tensors' : 'javascript');
     for (const p of params) {
       if (this.moments === 'javascript') {
@@ -85,20 +92,22 @@ export class AdamW {
    */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     if (!(lr >= 0 && Number.isFinite(lr))) throw new ConfigError(`AdamW: the learning rate must be a finite number ≥ 0, got ${lr}`);
+    const updated = this.params.filter((p) => grads.has(p.name));
+    const lrOf = (p: Param) => lr * (this.lrScales?.get(p.name) ?? 1);
     // Decoupled decay multiplies decayed weights by 1 − lr·wd: at ≥ 1 it flips their sign and grows
     // them every step until they overflow (finite gradients then bound every update).
-    if (lr * this.weightDecay >= 1) {
-      throw new ConfigError(`AdamW: lr ${lr} × weight decay ${this.weightDecay} = ${lr * this.weightDecay} ≥ 1 would flip and grow every decayed weight each step; lower the learning rate`);
+    const largest = Math.max(0, ...updated.filter((p) => p.decay).map(lrOf));
+    if (largest * this.weightDecay >= 1) {
+      throw new ConfigError(`AdamW: lr ${largest} × weight decay ${this.weightDecay} = ${largest * this.weightDecay} ≥ 1 would flip and grow every decayed weight each step; lower the learning rate`);
     }
-    const updated = this.params.filter((p) => grads.has(p.name));
     const gradArrays = this.moments === 'javascript' ? updated.map((p) => grads.get(p.name)!.dataSync() as Float32Array) : [];
     this.checkFinite(updated, grads, gradArrays);
     this.stepCount++;
     const [b1, b2] = this.betas;
-    const stepSize = lr / (1 - b1 ** this.stepCount);
     const rootCorrection2 = Math.sqrt(1 - b2 ** this.stepCount);
     updated.forEach((p, i) => {
-      const keep = p.decay ? 1 - lr * this.weightDecay : 1;
+      const stepSize = lrOf(p) / (1 - b1 ** this.stepCount);
+      const keep = p.decay ? 1 - lrOf(p) * this.weightDecay : 1;
       if (this.moments === 'javascript') this.updateInJavaScript(p, gradArrays[i], keep, stepSize, rootCorrection2);
       else this.updateByTensorOps(p, grads.get(p.name)!, keep, stepSize, rootCorrection2);
     });

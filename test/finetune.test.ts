@@ -1,0 +1,55 @@
+import { strict as assert } from 'assert';
+import * as tf from '@tensorflow/tfjs';
+import { load } from '../src/data/load';
+import { finetune, trainableParams } from '../src/eval/finetune';
+import { createMae } from '../src/nn/mae';
+import { testConfig, useBackend } from './helpers';
+
+describe('fine-tuning', function () {
+  this.timeout(120_000);
+  before(() => useBackend('wasm'));
+
+  it('each blocks setting trains exactly its parameters (and the head); the given model never changes', async () => {
+    const data = await load('synthetic', { size: 16, channels: 3, trainSize: 32, testSize: 16 });
+    const model = createMae(testConfig, { seed: 1 }); // 2 encoder blocks
+    const original = model.params.map((p) => p.variable.dataSync().slice());
+    const expected: Record<string, (name: string) => boolean> = {
+      0: () => false,
+      mlp: (n) => n.startsWith('blocks.1.mlp.') || n.startsWith('norm.'),
+      1: (n) => n.startsWith('blocks.1.') || n.startsWith('norm.'),
+      all: (n) => !n.startsWith('decoder') && n !== 'mask_token',
+    };
+    for (const [setting, trains] of Object.entries(expected)) {
+      const blocks = setting === 'mlp' || setting === 'all' ? setting : Number(setting);
+      const count = tf.memory().numTensors;
+      const r = await finetune(model, data, { blocks, epochs: 1, batchSize: 8, baseLr: 0.05, warmupEpochs: 0 });
+      assert.deepEqual(r.trained.filter((n) => !n.startsWith('head.')), model.params.map((p) => p.name).filter(trains), `blocks ${setting}`);
+      assert.deepEqual(r.trained.filter((n) => n.startsWith('head.')), ['head.weight', 'head.bias']);
+      r.model.params.forEach((p, i) => {
+        const changed = Array.from(p.variable.dataSync()).some((v, j) => v !== original[i][j]);
+        assert.equal(changed, trains(p.name), `blocks ${setting}: ${p.name} ${changed ? 'changed' : 'did not change'}`);
+      });
+      assert.ok(r.accuracy >= 0 && r.accuracy <= 1);
+      assert.equal(r.history.length, 1);
+      assert.ok(Number.isFinite(r.history[0].loss));
+      assert.match(r.recipe, /label smoothing 0\.1; random-resized crop \(scale 0\.08–1\) \+ horizontal flip/);
+      r.dispose();
+      assert.equal(tf.memory().numTensors, count, `blocks ${setting}: tensors leaked`);
+    }
+    model.params.forEach((p, i) => assert.deepEqual(p.variable.dataSync(), original[i], `${p.name} of the given model changed`));
+    assert.throws(() => trainableParams(model, -1 as 0), /blocks must be 0, 'mlp', a number of blocks from the top or 'all'/);
+    model.dispose();
+  });
+
+  it('from scratch trains every encoder parameter from a fresh initialization; bad options are named', async () => {
+    const data = await load('synthetic', { size: 16, channels: 3, trainSize: 16, testSize: 8 });
+    const model = createMae(testConfig, { seed: 1 });
+    const r = await finetune(model, data, { init: 'random', blocks: 0, epochs: 1, batchSize: 8, seed: 5 });
+    assert.match(r.recipe, /trained from scratch/);
+    assert.ok(r.trained.includes('patch_embed.weight') && r.trained.includes('blocks.0.attn.qkv.weight'));
+    r.dispose();
+    await assert.rejects(finetune(model, data, { batchSize: 64 }), /batch size 64 is larger than .* \(16 images\)/);
+    await assert.rejects(finetune(model, data, { labelSmoothing: 1 }), /labelSmoothing must be in \[0, 1\)/);
+    model.dispose();
+  });
+});
