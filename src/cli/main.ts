@@ -1,5 +1,5 @@
 /**
- * The `magma-lab` command: `train`, `eval`, `data`, `schedule`, `--help`. Every error is one
+ * The `magma-lab` command: `train`, `eval`, `finetune`, `data`, `schedule`, `--help`. Every error is one
  * message, `error: <what> (<file>): <how to fix>`, without a stack:
  * - exit 2: something the user can fix (options, data files, checkpoints, run folders, disk space);
  * - exit 1: a training that diverged (non-finite loss or gradient), or an unexpected error (a bug:
@@ -14,6 +14,7 @@ import { NonFiniteLossError } from '../train/trainer';
 import { helpText } from './args';
 import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
+import { finetuneCommand, finetuneOptions } from './finetune';
 import { scheduleCommand } from './schedule';
 import { trainCommand, trainOptions } from './train';
 
@@ -22,6 +23,7 @@ const usage = `usage: magma-lab <command> [options]
 commands:
   train          train a masked autoencoder, evaluate it, write runs/<name>/
   eval <run>     re-evaluate a run's checkpoint (k-NN, linear probe, pixel baseline)
+  finetune <run> fine-tune a run's checkpoint for classification (--blocks 0|mlp|K|all)
   data <name>    find, validate and describe a dataset; decode and cache image folders
   schedule <λ>   print a MAGMA λ schedule (e.g. warmup:0,10,1,100) epoch by epoch
 
@@ -42,6 +44,11 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'eval') {
       if (rest.includes('--help')) return printHelp(helpText('magma-lab eval <run> [options]', 'Re-evaluate the checkpoint of a run folder and rewrite its results.json.', evalOptions));
       await evalCommand(rest, await useBestBackend());
+      return 0;
+    }
+    if (command === 'finetune') {
+      if (rest.includes('--help')) return printHelp(helpText('magma-lab finetune <run> [options]', 'Fine-tune the checkpoint of a run folder for classification (or train its ViT from scratch) and write finetune-<blocks>.json.', finetuneOptions));
+      await finetuneCommand(rest, await useBestBackend());
       return 0;
     }
     if (command === 'data') return await dataCommand(rest);
