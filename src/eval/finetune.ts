@@ -22,9 +22,9 @@ import { warmupCosineLr } from '../train/lr';
 import { AdamW } from '../train/optimizer';
 
 /**
- * What trains: `0` the head alone (a linear probe through the frozen encoder), `'mlp'` the last
- * block's MLP (MAE's Fig. 9), `k` the last k blocks, `'all'` everything. The final LayerNorm
- * trains with any block; the decoder never does.
+ * What trains: `0` the head alone (MAE's linear probing: a BatchNorm without affine parameters and
+ * the head on the frozen encoder), `'mlp'` the last block's MLP (MAE's Fig. 9), `k` the last k
+ * blocks, `'all'` everything. The final LayerNorm trains with any block; the decoder never does.
  */
 export type FinetuneBlocks = 0 | 'mlp' | number | 'all';
 
@@ -144,7 +144,13 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     const out = net.forwardEncoder(images, null);
     return o.pool === 'cls' ? clsToken(out.latent) : meanPatchTokens(out.blocks[depth - 1]);
   };
-  const logits = (images: tf.Tensor4D) => tf.tidy(() => linear(pooled(images), head) as tf.Tensor2D);
+  // With a frozen encoder (blocks 0), MAE's linear probing puts a BatchNorm without affine
+  // parameters before the head: frozen features vary little between images.
+  const probeNorm = trained.length === store.params.length ? new BatchNormNoAffine(model.config.encoderWidth) : null;
+  const logits = (images: tf.Tensor4D, training = false) => tf.tidy(() => {
+    const h = pooled(images);
+    return linear(probeNorm ? probeNorm.apply(h, training) : h, head) as tf.Tensor2D;
+  });
   const dispose = () => {
     net.dispose();
     optimizer.dispose();
@@ -169,7 +175,7 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
         const images = batchToTensor(batch);
         const onehot = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classes), 'float32'));
         const { value, grads } = tf.variableGrads(
-          () => tf.losses.softmaxCrossEntropy(onehot, logits(images), undefined, o.labelSmoothing) as tf.Scalar,
+          () => tf.losses.softmaxCrossEntropy(onehot, logits(images, true), undefined, o.labelSmoothing) as tf.Scalar,
           trained.map((p) => p.variable),
         );
         lossSum += (await value.data())[0];
@@ -185,7 +191,8 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     const what = o.init === 'random' ? 'trained from scratch (fresh initialization, every block)'
       : o.blocks === 0 ? 'head only (frozen encoder)' : o.blocks === 'mlp' ? 'the last block\'s MLP, the final LayerNorm and the head'
         : o.blocks === 'all' || o.blocks >= depth ? 'every encoder parameter and the head' : `the last ${o.blocks} of ${depth} blocks, the final LayerNorm and the head`;
-    const recipe = `fine-tuning: ${what}; linear head on the ${o.pool === 'cls' ? 'CLS token after the final LayerNorm' : 'mean patch token of the last block'} ` +
+    const recipe = `fine-tuning: ${what}; linear head on the ${o.pool === 'cls' ? 'CLS token after the final LayerNorm' : 'mean patch token of the last block'}` +
+      `${probeNorm ? ' through a BatchNorm without affine parameters (eps 1e-6, momentum 0.1; MAE\'s linear probing)' : ''} ` +
       `(W ~ N(0, 2e-5²), b = 0); AdamW (β 0.9, 0.999, weight decay ${o.weightDecay} on weights only), peak lr ${peak.toExponential(2)} ` +
       `(base ${o.baseLr} × ${o.batchSize}/256), layer-wise decay ${o.layerDecay}, ${warmupEpochs} warm-up epochs then a half cosine to 0; ` +
       `label smoothing ${o.labelSmoothing}; ${o.augment ? 'random-resized crop (scale 0.08–1) + horizontal flip' : 'no augmentation'}; ` +
@@ -194,6 +201,33 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
   } catch (e) {
     dispose();
     throw e;
+  }
+}
+
+/**
+ * torch's BatchNorm1d(affine=False, eps=1e-6): batch statistics while training (running averages
+ * updated with momentum 0.1, the variance unbiased), the running averages at test time.
+ */
+class BatchNormNoAffine {
+  private readonly mean: Float32Array;
+  private readonly variance: Float32Array;
+
+  constructor(dim: number) {
+    this.mean = new Float32Array(dim);
+    this.variance = new Float32Array(dim).fill(1);
+  }
+
+  /** Standardizes [B, D]. */
+  apply(h: tf.Tensor2D, training: boolean): tf.Tensor2D {
+    if (!training) return tf.div(tf.sub(h, tf.tensor1d(this.mean)), tf.sqrt(tf.add(tf.tensor1d(this.variance), 1e-6))) as tf.Tensor2D;
+    const { mean, variance } = tf.moments(h, 0); //                                           biased, [D]
+    const n = h.shape[0];
+    const [m, v] = [mean.dataSync(), variance.dataSync()];
+    for (let j = 0; j < this.mean.length; j++) {
+      this.mean[j] = 0.9 * this.mean[j] + 0.1 * m[j];
+      this.variance[j] = 0.9 * this.variance[j] + 0.1 * v[j] * (n > 1 ? n / (n - 1) : 1);
+    }
+    return tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, 1e-6))) as tf.Tensor2D;
   }
 }
 
