@@ -51,6 +51,10 @@ describe('fine-tuning', function () {
     assert.match(r.recipe, /trained from scratch/);
     assert.ok(r.trained.includes('patch_embed.weight') && r.trained.includes('blocks.0.attn.qkv.weight'));
     r.dispose();
+    // The mean patch token is read before the final LayerNorm: that norm does not train.
+    const mean = await finetune(model, data, { pool: 'mean', blocks: 1, epochs: 1, batchSize: 8 });
+    assert.ok(mean.trained.includes('blocks.1.attn.qkv.weight') && !mean.trained.some((n) => n.startsWith('norm.')));
+    mean.dispose();
     await assert.rejects(finetune(model, data, { batchSize: 64 }), /batch size 64 is larger than .* \(16 images\)/);
     await assert.rejects(finetune(model, data, { labelSmoothing: 1 }), /labelSmoothing must be in \[0, 1\)/);
     model.dispose();

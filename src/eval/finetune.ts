@@ -134,7 +134,9 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     weight: store.normal('head.weight', [model.config.encoderWidth, classes], 2e-5, true), // MAE: trunc_normal(std=2e-5)
     bias: store.constant('head.bias', [classes], 0),
   };
-  const trained = [...trainableParams(net, o.init === 'random' ? 'all' : o.blocks), ...store.params];
+  // The mean patch token is read before the final LayerNorm, which then has nothing to learn.
+  const encoderParams = trainableParams(net, o.init === 'random' ? 'all' : o.blocks).filter((p) => o.pool === 'cls' || !p.name.startsWith('norm.'));
+  const trained = [...encoderParams, ...store.params];
   const depth = model.config.encoderDepth;
   const optimizer = new AdamW(trained, {
     betas: [0.9, 0.999], weightDecay: o.weightDecay,
