@@ -229,6 +229,13 @@ static float *operand(napi_env env, const char *kernel, int index, double offset
   return NULL;
 }
 
+/* Resolves `count` operands (byte offsets[i], floats[i] floats each) into *out[i]; 0, with a JS RangeError pending, when one is outside the heap. */
+static int operands(napi_env env, const char *kernel, const double *offsets, const int64_t *floats, int count, char *base, size_t length, float **out[]) {
+  for (int i = 0; i < count; i++)
+    if (!(*out[i] = operand(env, kernel, i, offsets[i], floats[i], base, length))) return 0;
+  return 1;
+}
+
 /* gelu(heap, n, offX, offY, offCdf): y and cdf of n floats of x. */
 static napi_value Gelu(napi_env env, napi_callback_info info) {
   char *base;
@@ -343,13 +350,10 @@ static napi_value LayerNorm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const int64_t rows = (int64_t)v[0], d = (int64_t)v[1], n = rows * d;
-  NormJob job = {0};
-  job.d = d;
-  job.eps = (float)v[2];
-  if (!(job.x = operand(env, k, 0, v[3], n, base, length)) || !(job.weight = operand(env, k, 1, v[4], d, base, length)) ||
-      !(job.bias = operand(env, k, 2, v[5], d, base, length)) || !(job.y = operand(env, k, 3, v[6], n, base, length)) ||
-      !(job.xhat = operand(env, k, 4, v[7], n, base, length)) || !(job.rstd = operand(env, k, 5, v[8], rows, base, length)))
-    return NULL;
+  float *x, *weight, *bias, *y, *xhat, *rstd;
+  const int64_t floats[6] = {n, d, d, n, n, rows};
+  if (!operands(env, k, v + 3, floats, 6, base, length, (float **[]){&x, &weight, &bias, &y, &xhat, &rstd})) return NULL;
+  NormJob job = {.d = d, .eps = (float)v[2], .x = x, .weight = weight, .bias = bias, .y = y, .xhat = xhat, .rstd = rstd};
   NormJob second = job;
   run_in_halves(layer_norm_forward_part, &job.span, &second.span, rows, n >= SPLIT_AT);
   return NULL;
@@ -363,14 +367,10 @@ static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   double v[9];
   if (!read_args(env, info, k, 9, &base, &length, v) || !size_ok(env, k, "rows", v[0]) || !size_ok(env, k, "d", v[1])) return NULL;
   const int64_t rows = (int64_t)v[0], d = (int64_t)v[1], n = rows * d;
-  NormJob job = {0};
-  job.d = d;
-  float *dweight, *dbias;
-  if (!(job.dy = operand(env, k, 0, v[2], n, base, length)) || !(job.xhat_in = operand(env, k, 1, v[3], n, base, length)) ||
-      !(job.rstd_in = operand(env, k, 2, v[4], rows, base, length)) || !(job.weight = operand(env, k, 3, v[5], d, base, length)) ||
-      !(job.dx = operand(env, k, 4, v[6], n, base, length)) || !(dweight = operand(env, k, 5, v[7], d, base, length)) ||
-      !(dbias = operand(env, k, 6, v[8], d, base, length)))
-    return NULL;
+  float *dy, *xhat, *rstd, *weight, *dx, *dweight, *dbias;
+  const int64_t floats[7] = {n, n, rows, d, n, d, d};
+  if (!operands(env, k, v + 2, floats, 7, base, length, (float **[]){&dy, &xhat, &rstd, &weight, &dx, &dweight, &dbias})) return NULL;
+  NormJob job = {.d = d, .dy = dy, .xhat_in = xhat, .rstd_in = rstd, .weight = weight, .dx = dx};
   double *sums = calloc((size_t)(4 * d), sizeof(double)); /* dγ, dβ of the first half, then of the second */
   if (!sums) {
     napi_throw_error(env, NULL, "magma-lab native layerNormGrad: out of memory");
