@@ -46,4 +46,6 @@ export * as losses from './losses/index';
 import * as evaluation from './eval/index';
 export { evaluation as eval };
 export * as analysis from './eval/analysis';
+export * as runs from './eval/runs';
+export type { RunConfig } from './train/runFolder';
 export * as show from './show/index';

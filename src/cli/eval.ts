@@ -7,7 +7,8 @@ import { load } from '../data/load';
 import { lockFolder } from '../io';
 import { loadCheckpoint } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
-import { evaluateRun, readRunConfig } from './train';
+import { readRunConfig } from '../train/runFolder';
+import { evaluateRun } from './train';
 
 /** Options of `magma-lab eval`. */
 export const evalOptions = {

@@ -11,7 +11,7 @@ import { lockFolder, writeJsonAtomic } from '../io';
 import { ProgressBar } from '../progress';
 import { loadCheckpoint } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from './args';
-import { readRunConfig } from './train';
+import { readRunConfig } from '../train/runFolder';
 
 /** Options of `magma-lab finetune`. */
 export const finetuneOptions = {

@@ -14,10 +14,11 @@ import { type BatchTransform, Dataset, type DatasetSplits } from '../data/datase
 import { ConcatStorage } from '../data/storage';
 import { datasetNames, load } from '../data/load';
 import { evaluate, formatReport } from '../eval/evaluate';
-import { appendLine, assertWritable, FileError, lockFolder, writeFileAtomic, writeJsonAtomic } from '../io';
+import { appendLine, assertWritable, lockFolder, writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { isTwoView, type MethodName, methodNames } from '../train/methods';
 import { resolveTrainerOptions, type TrainerOptions } from '../train/options';
+import { readMetrics, readRunConfig, type RunConfig } from '../train/runFolder';
 import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
 import { kebab, type OptionSpecs, parseArgs } from './args';
 import { ProgressBar } from '../progress';
@@ -147,25 +148,6 @@ async function trainInFolder(runDir: string, setup: RunConfig, resume: boolean, 
   return runDir;
 }
 
-/** Everything that defines a run; saved as config.json and read back by --resume and eval. */
-export interface RunConfig {
-  name: string;
-  method: string;
-  dataset: string;
-  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number; unlabeled?: boolean };
-  preset: PresetName;
-  model: MaeConfig;
-  trainer: TrainerOptions;
-  epochs: number;
-  batchSize: number;
-  warmupEpochs: number;
-  augment: 'crop-flip' | 'crop' | 'none';
-  seed: number;
-  checkpointEvery: number;
-  eval: boolean;
-  probeEpochs: number;
-}
-
 function newRunConfig(a: TrainArgs): RunConfig {
   const preset = a.preset as PresetName;
   const overrides: Partial<MaeConfig> = {};
@@ -202,17 +184,6 @@ function newRunConfig(a: TrainArgs): RunConfig {
     eval: a.eval as boolean,
     probeEpochs: a.probeEpochs as number,
   };
-}
-
-/** Reads a run folder's config.json, with a clear error when it is not a run folder or the file is damaged. */
-export function readRunConfig(runDir: string): RunConfig {
-  const file = path.join(runDir, 'config.json');
-  check(fs.existsSync(file), `${runDir} is not a run folder (no config.json); give a folder made by 'magma-lab train'`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
-  } catch (e) {
-    throw new FileError(file, `not valid JSON (${(e as Error).message})`, 'restore it from a backup, or start a new run; the settings are also in the header of the run\'s checkpoint.ckpt');
-  }
 }
 
 /** The images of self-supervised training: STL-10's unlabeled + train images (its protocol), else the train split. */
@@ -292,28 +263,13 @@ export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEp
 
 /**
  * After a crash, metrics.jsonl may hold steps past the checkpoint, and a last line cut short by a
- * kill mid-append: keep only the steps the checkpoint covers, and drop a torn last line with a
- * warning. A damaged line elsewhere is an error naming the file and the line.
+ * kill mid-append: keep only the steps the checkpoint covers (a torn last line is dropped with a
+ * warning).
  */
 function dropMetricsAfter(file: string, step: number): void {
   if (!fs.existsSync(file)) return;
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  while (lines.length && lines[lines.length - 1] === '') lines.pop();
-  const kept: string[] = [];
-  lines.forEach((line, i) => {
-    let record: { step?: unknown };
-    try {
-      record = JSON.parse(line);
-    } catch {
-      if (i === lines.length - 1) {
-        log(`warning: dropped the torn last line of ${file} (the run was stopped while writing it)`);
-        return;
-      }
-      throw new FileError(file, `line ${i + 1} is not a JSON record`, `delete that line (the checkpoint holds every step's record in its history), then retry`);
-    }
-    if (typeof record.step === 'number' && record.step <= step) kept.push(line);
-  });
-  writeFileAtomic(file, kept.map((l) => `${l}\n`).join(''));
+  const kept = readMetrics(file, (warning) => log(`warning: ${warning}`)).filter((r) => r.step <= step);
+  writeFileAtomic(file, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
 }
 
 function log(message: string): void {
