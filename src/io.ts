@@ -116,14 +116,25 @@ export function removeStaleTempFiles(file: string): void {
   }
 }
 
-/** Whether a process with this pid runs on this machine. */
+/**
+ * Whether a process with this pid runs on this machine. On Linux a thread id answers kill() too,
+ * and thread ids come from the same counter as pids (which wraps at 32768 by default), so only a
+ * thread-group leader counts as a process.
+ */
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return true; // no /proc (macOS), or it just exited: trust kill()
+  }
+  const tgid = /^Tgid:\s*(\d+)/m.exec(status);
+  return !tgid || Number(tgid[1]) === pid;
 }
 
 /** A file-system error as a {@link FileError} that says what to do; other errors as they are. */

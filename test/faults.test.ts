@@ -88,6 +88,8 @@ describe('fault injection', function () {
       const sleeper = spawn('sleep', ['30']);
       try {
         fs.writeFileSync(`${file}.tmp-${deadPid()}`, 'half a checkpoint');
+        const threadId = fs.existsSync(`/proc/${process.pid}/task`) && fs.readdirSync(`/proc/${process.pid}/task`).map(Number).find((tid) => tid !== process.pid);
+        if (threadId) fs.writeFileSync(`${file}.tmp-${threadId}`, 'a thread id, as a reused pid may be'); // kill(tid, 0) succeeds: not a process
         fs.writeFileSync(`${file}.tmp-${sleeper.pid}`, 'being written');
         writeFileAtomic(file, 'new');
         assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', `checkpoint.ckpt.tmp-${sleeper.pid}`]);
