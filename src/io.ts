@@ -85,6 +85,9 @@ function keepCopy(from: string, to: string): void {
     fs.copyFileSync(from, tmp);
   }
   fs.renameSync(tmp, to);
+  // rename() does nothing when both names are already links to the same file (a kill between the
+  // previous write's link and its rename leaves them so): the temporary name must still go.
+  fs.rmSync(tmp, { force: true });
 }
 
 function fsyncFolder(folder: string): void {

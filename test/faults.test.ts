@@ -98,6 +98,18 @@ describe('fault injection', function () {
       }
     });
 
+    it('a kill between keeping the previous checkpoint and replacing the current one: the next write still cleans up', () => {
+      const dir = tempDir();
+      const file = path.join(dir, 'checkpoint.ckpt');
+      const contents = (round: number) => ({ header: { round }, tensors: [{ name: 't', shape: [4], values: new Float32Array(4).fill(round) }] });
+      writeCheckpointFile(file, contents(1));
+      fs.linkSync(file, previousCheckpointPath(file)); // the state such a kill leaves: both names, one file
+      writeCheckpointFile(file, contents(2));
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', 'checkpoint.prev.ckpt']);
+      assert.equal(readCheckpointFile<{ round: number }>(file).header.round, 2);
+      assert.equal(readCheckpointFile<{ round: number }>(previousCheckpointPath(file)).header.round, 1);
+    });
+
     it('kills at random moments while checkpoints are written never leave a bad checkpoint', async () => {
       const dir = tempDir();
       const file = path.join(dir, 'checkpoint.ckpt');
@@ -117,7 +129,9 @@ describe('fault injection', function () {
       }
       // The next write removes the killed writers' temp files (of the checkpoint and of the kept previous one).
       writeCheckpointFile(file, { header: { round: 99 }, tensors: [{ name: 't', shape: [1], values: values(99).subarray(0, 1) }] });
-      assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', 'checkpoint.prev.ckpt']);
+      const left = fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+      const who = left.map((f) => { const pid = f.split('.tmp-')[1]; try { return `${f}: ${fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').slice(0, 9).join(' | ')}`; } catch { return `${f}: no /proc`; } });
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['checkpoint.ckpt', 'checkpoint.prev.ckpt'], who.join('\n'));
     });
   });
 
