@@ -1,5 +1,4 @@
 import { strict as assert } from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from '../src/cli/args';
@@ -7,15 +6,7 @@ import { pretrainingSet, trainOptions } from '../src/cli/train';
 import { Dataset } from '../src/data/dataset';
 import { ConfigError, resolveConfig } from '../src/config';
 import { loadCheckpoint } from '../src/train/trainer';
-import { tempDir, useBackend } from './helpers';
-
-const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
-
-/** Runs the CLI in a child process (as a user would). */
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { runCli, tempDir, useBackend } from './helpers';
 
 describe('configuration errors', () => {
   it('name the field, the value and what is valid', () => {
@@ -53,28 +44,28 @@ describe('magma-lab command', function () {
   const common = ['--dataset', 'synthetic', '--train-limit', '128', '--test-limit', '64', '--batch-size', '32', '--probe-epochs', '5', '--runs-dir', runs];
 
   it('--help documents every option; a bad option exits 2 with one clear line', () => {
-    const help = cli(['train', '--help']);
+    const help = runCli(['train', '--help']);
     assert.equal(help.status, 0);
     for (const name of ['--method', '--dataset', '--epochs', '--batch-size', '--resume', '--[no-]eval']) assert.ok(help.stdout.includes(name), name);
-    const bad = cli(['train', '--mask-sampling', 'checker']);
+    const bad = runCli(['train', '--mask-sampling', 'checker']);
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr.trim(), 'error: --mask-sampling checker is not valid; choose one of: random, block, grid');
-    assert.equal(cli(['frobnicate']).status, 2);
-    const block = cli(['train', '--method', 'm-mae', '--magma-reference', '7', ...common]);
+    assert.equal(runCli(['frobnicate']).status, 2);
+    const block = runCli(['train', '--method', 'm-mae', '--magma-reference', '7', ...common]);
     assert.equal(block.status, 2);
     assert.match(block.stderr, /MAGMA block 7 does not exist: the encoder has blocks 0\.\.3/);
-    const schedule = cli(['train', '--method', 'm-mae', '--magma-schedule', 'warmup:0,1', ...common]);
+    const schedule = runCli(['train', '--method', 'm-mae', '--magma-schedule', 'warmup:0,1', ...common]);
     assert.match(schedule.stderr, /warmup takes 4 numbers, got 2; valid forms: constant:W/);
   });
 
   it('schedule prints a λ schedule epoch by epoch', () => {
-    const r = cli(['schedule', 'warmup:0,1,1,2', '--epochs', '4']);
+    const r = runCli(['schedule', 'warmup:0,1,1,2', '--epochs', '4']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n').slice(2).map((l) => l.trim().split(/\s+/).map(Number)), [[0, 0], [1, 1], [2, 1], [3, 0]]);
   });
 
   it('train writes config.json, metrics.jsonl, a checkpoint and results.json with every number; eval re-evaluates', () => {
-    const r = cli(['train', ...common, '--epochs', '2', '--name', 'e2e']);
+    const r = runCli(['train', ...common, '--epochs', '2', '--name', 'e2e']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^backend: wasm/m);
     const config = JSON.parse(fs.readFileSync(path.join(runs, 'e2e', 'config.json'), 'utf8'));
@@ -91,25 +82,25 @@ describe('magma-lab command', function () {
     assert.match(results.linearProbe.recipe, /standardized/);
     assert.match(r.stdout, /k-NN \(k=10\)\s+cosine/);
 
-    const again = cli(['train', ...common, '--name', 'e2e']);
+    const again = runCli(['train', ...common, '--name', 'e2e']);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /run folder .*e2e exists; choose another --name, or continue it with --resume/);
 
-    const ev = cli(['eval', dir, '--probe-epochs', '5']);
+    const ev = runCli(['eval', dir, '--probe-epochs', '5']);
     assert.equal(ev.status, 0, ev.stderr);
     const reevaluated = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     assert.equal(reevaluated.knn.cosine.accuracy, results.knn.cosine.accuracy, 'the same checkpoint gives the same k-NN');
   });
 
   it('the image size and channels follow the dataset, the widths and patch the preset', () => {
-    const r = cli(['train', ...common, '--preset', 'tiny32', '--epochs', '0.25', '--no-eval', '--name', 'sized']);
+    const r = runCli(['train', ...common, '--preset', 'tiny32', '--epochs', '0.25', '--no-eval', '--name', 'sized']);
     assert.equal(r.status, 0, r.stderr);
     const { model } = JSON.parse(fs.readFileSync(path.join(runs, 'sized', 'config.json'), 'utf8'));
     assert.deepEqual([model.imageSize, model.channels, model.patchSize, model.encoderWidth], [28, 1, 4, 192]);
   });
 
   it('a NaN loss stops training with exit 1, naming the step and part, and keeps the last good checkpoint', () => {
-    const r = cli(['train', ...common, '--lr', '1e30', '--weight-decay', '0', '--epochs', '2', '--checkpoint-every', '1', '--no-eval', '--name', 'nan']);
+    const r = runCli(['train', ...common, '--lr', '1e30', '--weight-decay', '0', '--epochs', '2', '--checkpoint-every', '1', '--no-eval', '--name', 'nan']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /error: step 2: loss part 'reconstruction' is NaN; the step was not applied/);
     assert.match(r.stderr, /the last checkpoint in .*nan is intact; continue from it with --resume/);
@@ -122,14 +113,14 @@ describe('magma-lab command', function () {
 
   it('--resume continues an interrupted run with the losses of the uninterrupted one', () => {
     const args = [...common, '--epochs', '2', '--no-eval'];
-    assert.equal(cli(['train', ...args, '--name', 'full']).status, 0);
-    const stopped = cli(['train', ...args, '--name', 'part', '--stop-after', '3']);
+    assert.equal(runCli(['train', ...args, '--name', 'full']).status, 0);
+    const stopped = runCli(['train', ...args, '--name', 'part', '--stop-after', '3']);
     assert.equal(stopped.status, 0, stopped.stderr);
     assert.match(stopped.stderr, /stopped after step 3 of 8; continue with --resume/);
     // As after a crash: metrics written past the last checkpoint must not be kept twice.
     const partDir = path.join(runs, 'part');
     fs.appendFileSync(path.join(partDir, 'metrics.jsonl'), `${JSON.stringify({ step: 4, loss: -1 })}\n`);
-    const resumed = cli(['train', '--resume', partDir]);
+    const resumed = runCli(['train', '--resume', partDir]);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming .* at step 3 \(epoch 0, batch 3\)/);
     const losses = (name: string) => fs.readFileSync(path.join(runs, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);

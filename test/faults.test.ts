@@ -19,16 +19,8 @@ import { Rng } from '../src/random';
 import { CheckpointError, previousCheckpointPath, readCheckpointFile, writeCheckpointFile } from '../src/train/checkpoint';
 import { resolveTrainerOptions } from '../src/train/options';
 import { createTrainer, loadCheckpoint, NonFiniteLossError } from '../src/train/trainer';
-import { tempDir, testConfig, useBackend } from './helpers';
-
-const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
+import { runCli, tempDir, testConfig, useBackend } from './helpers';
 const quick = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '32', '--batch-size', '16', '--probe-epochs', '2'];
-
-/** Runs the CLI in a child process, as a user would. */
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
-}
 
 /** A stack trace in CLI output: what users must never see for an expected fault. */
 const STACK = /\n\s+at \S+ \(/;
@@ -73,7 +65,7 @@ describe('fault injection', function () {
       const fs4 = tmpfs('4m'); // a tiny28 checkpoint needs ~12 MB
       if (typeof fs4 === 'string') return this.skip();
       try {
-        const r = cli(['train', ...quick, '--runs-dir', fs4.dir, '--name', 'full', '--checkpoint-every', '1', '--no-eval']);
+        const r = runCli(['train', ...quick, '--runs-dir', fs4.dir, '--name', 'full', '--checkpoint-every', '1', '--no-eval']);
         assert.equal(r.status, 2, r.stderr);
         assert.match(r.stderr, /error: no space left on the device .*\(.*full.checkpoint\.ckpt\): .*free some space or write elsewhere \(e\.g\. --runs-dir\)/);
         assert.doesNotMatch(r.stderr, STACK);
@@ -259,35 +251,35 @@ describe('fault injection', function () {
     const runs = tempDir();
 
     it('a torn last metrics line is dropped on --resume with a warning; a damaged config.json names the file', () => {
-      const first = cli(['train', ...quick, '--runs-dir', runs, '--name', 'torn', '--stop-after', '2', '--checkpoint-every', '1']);
+      const first = runCli(['train', ...quick, '--runs-dir', runs, '--name', 'torn', '--stop-after', '2', '--checkpoint-every', '1']);
       assert.equal(first.status, 0, first.stderr);
       const dir = path.join(runs, 'torn');
       const metrics = path.join(dir, 'metrics.jsonl');
       fs.appendFileSync(metrics, '{"step":3,"epoch":0,"lo'); // a kill mid-append
-      const resumed = cli(['train', '--resume', dir, '--stop-after', '3']);
+      const resumed = runCli(['train', '--resume', dir, '--stop-after', '3']);
       assert.equal(resumed.status, 0, resumed.stderr);
       assert.match(resumed.stderr, /warning: dropped the torn last line of .*metrics\.jsonl/);
       const steps = fs.readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
       assert.deepEqual(steps, [1, 2, 3]);
       fs.writeFileSync(path.join(dir, 'config.json'), '{"name": "torn", "meth');
-      const broken = cli(['train', '--resume', dir]);
+      const broken = runCli(['train', '--resume', dir]);
       assert.equal(broken.status, 2);
       assert.match(broken.stderr, /^error: not valid JSON .*\(.*torn.config\.json\): restore it from a backup, or start a new run/m);
       assert.doesNotMatch(broken.stderr, STACK);
     });
 
     it('--resume refuses options that would change the run, and names them', () => {
-      const r = cli(['train', '--resume', path.join(runs, 'torn'), '--lr', '1', '--epochs', '3']);
+      const r = runCli(['train', '--resume', path.join(runs, 'torn'), '--lr', '1', '--epochs', '3']);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /--lr, --epochs would change the run\. Drop them/);
     });
 
     it('a run killed before its first checkpoint resumes as a fresh start', () => {
-      const first = cli(['train', ...quick, '--runs-dir', runs, '--name', 'early', '--stop-after', '1']);
+      const first = runCli(['train', ...quick, '--runs-dir', runs, '--name', 'early', '--stop-after', '1']);
       assert.equal(first.status, 0, first.stderr);
       const dir = path.join(runs, 'early');
       fs.rmSync(path.join(dir, 'checkpoint.ckpt')); // the state a kill before the first checkpoint leaves
-      const again = cli(['train', '--resume', dir, '--stop-after', '2']);
+      const again = runCli(['train', '--resume', dir, '--stop-after', '2']);
       assert.equal(again.status, 0, again.stderr);
       assert.match(again.stderr, /has no checkpoint yet .*: starting it afresh from its config\.json/);
       const loaded = loadCheckpoint(dir);
@@ -309,7 +301,7 @@ describe('fault injection', function () {
       const sleeper = spawn('sleep', ['30']);
       try {
         fs.writeFileSync(path.join(runs, 'early', '.lock'), JSON.stringify({ pid: sleeper.pid, host: require('os').hostname(), since: 'now' }));
-        const second = cli(['train', '--resume', path.join(runs, 'early'), '--stop-after', '4']);
+        const second = runCli(['train', '--resume', path.join(runs, 'early'), '--stop-after', '4']);
         assert.equal(second.status, 2);
         assert.match(second.stderr, new RegExp(`error: the run folder is in use by process ${sleeper.pid}`));
       } finally {
@@ -324,7 +316,7 @@ describe('fault injection', function () {
       const saved = fs.readFileSync(file);
       try {
         fs.truncateSync(file, Math.floor(saved.length / 2) + 1);
-        const r = cli(['eval', dir]);
+        const r = runCli(['eval', dir]);
         assert.equal(r.status, 2);
         assert.match(r.stderr, /error: not a valid magma-lab checkpoint: tensor .* ends at value \d+ but the file holds \d+ \(truncated\) \(.*checkpoint\.ckpt\): no earlier checkpoint is kept; retrain, or use another checkpoint/);
         assert.doesNotMatch(r.stderr, STACK);
@@ -340,7 +332,7 @@ describe('fault injection', function () {
         const dir = path.join(ro.dir, 'early');
         fs.cpSync(path.join(runs, 'early'), dir, { recursive: true });
         assert.equal(spawnSync('mount', ['-o', 'remount,ro', ro.dir]).status, 0);
-        const r = cli(['eval', dir]);
+        const r = runCli(['eval', dir]);
         assert.equal(r.status, 2, r.stderr);
         assert.match(r.stderr, /error: cannot write here \(EROFS\) \(.*early.*\): .*make the folder writable or choose another one/);
         assert.doesNotMatch(r.stderr, /k-NN/, 'nothing computed');
@@ -357,14 +349,14 @@ describe('fault injection', function () {
         writeIdx(path.join(dir, `${prefix}-images-idx3-ubyte`), new Uint8Array(n * 28 * 28), [n, 28, 28]);
         writeIdx(path.join(dir, `${prefix}-labels-idx1-ubyte`), new Uint8Array(n), [n]);
       }
-      const r = cli(['train', '--dataset', 'fashion-mnist', '--data-dir', dir, '--batch-size', '16', '--runs-dir', tempDir()]);
+      const r = runCli(['train', '--dataset', 'fashion-mnist', '--data-dir', dir, '--batch-size', '16', '--runs-dir', tempDir()]);
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /has no test images .*which the evaluation after training needs; fix the dataset, or train with --no-eval/);
       assert.doesNotMatch(r.stderr, /^train /m, 'no training happened');
       for (const kind of ['images', 'labels']) fs.rmSync(path.join(dir, `train-${kind}-idx${kind === 'images' ? 3 : 1}-ubyte`));
       writeIdx(path.join(dir, 'train-images-idx3-ubyte'), new Uint8Array(0), [0, 28, 28]);
       writeIdx(path.join(dir, 'train-labels-idx1-ubyte'), new Uint8Array(0), [0]);
-      const empty = cli(['train', '--dataset', 'fashion-mnist', '--data-dir', dir, '--no-eval', '--runs-dir', tempDir()]);
+      const empty = runCli(['train', '--dataset', 'fashion-mnist', '--data-dir', dir, '--no-eval', '--runs-dir', tempDir()]);
       assert.equal(empty.status, 2, empty.stderr);
       assert.match(empty.stderr, /has no training images|no images/);
       assert.doesNotMatch(empty.stderr, /lower --batch-size/);

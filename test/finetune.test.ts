@@ -1,12 +1,11 @@
 import { strict as assert } from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { load } from '../src/data/load';
 import { finetune, trainableParams } from '../src/eval/finetune';
 import { createMae } from '../src/nn/mae';
-import { tempDir, testConfig, useBackend } from './helpers';
+import { runCli, tempDir, testConfig, useBackend } from './helpers';
 
 describe('fine-tuning', function () {
   this.timeout(120_000);
@@ -61,18 +60,16 @@ describe('fine-tuning', function () {
   });
 
   it('magma-lab finetune <run> --blocks 1 writes finetune-1.json; a bad --blocks exits 2', () => {
-    const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
-    const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
     const runs = tempDir();
-    const train = cli(['train', '--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '32', '--batch-size', '16', '--no-eval', '--runs-dir', runs, '--name', 'ft']);
+    const train = runCli(['train', '--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '32', '--batch-size', '16', '--no-eval', '--runs-dir', runs, '--name', 'ft']);
     assert.equal(train.status, 0, train.stderr);
     const dir = path.join(runs, 'ft');
-    const r = cli(['finetune', dir, '--blocks', '1', '--epochs', '1', '--batch-size', '16', '--train-limit', '64', '--test-limit', '32']);
+    const r = runCli(['finetune', dir, '--blocks', '1', '--epochs', '1', '--batch-size', '16', '--train-limit', '64', '--test-limit', '32']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /fine-tuned top-1 \d+\.\d\d % on 32 test images/);
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'finetune-1.json'), 'utf8'));
     assert.ok(saved.accuracy >= 0 && saved.accuracy <= 1 && saved.trained.includes('blocks.3.mlp.fc1.weight') && !saved.trained.includes('blocks.2.mlp.fc1.weight'));
-    const bad = cli(['finetune', dir, '--blocks', 'last']);
+    const bad = runCli(['finetune', dir, '--blocks', 'last']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /error: --blocks last is not valid; give 0, mlp, a number of blocks from the top, or all/);
   });

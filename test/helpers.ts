@@ -1,5 +1,6 @@
 /** Shared test helpers: backend switching, small models, closeness checks. */
 import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -98,4 +99,11 @@ export function centralDifferences(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor,
     return f(tf.tensor(shifted, x.shape)).dataSync()[0];
   });
   return (indices ?? Array.from(base.keys())).map((i) => (at(i, eps) - at(i, -eps)) / (2 * eps));
+}
+
+/** Runs the `magma-lab` command line in a child process, as a user would, on the wasm backend. */
+export function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

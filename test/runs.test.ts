@@ -1,13 +1,9 @@
 import { strict as assert } from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { compare, load } from '../src/eval/runs';
 import * as show from '../src/show';
-import { tempDir, useBackend } from './helpers';
-
-const bin = path.join(__dirname, '..', 'bin', 'magma-lab.js');
-const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, MAGMA_LAB_BACKEND: 'wasm' } });
+import { runCli, tempDir, useBackend } from './helpers';
 
 describe('ml.runs', function () {
   this.timeout(120_000);
@@ -16,9 +12,9 @@ describe('ml.runs', function () {
   const quick = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '32', '--batch-size', '16', '--probe-epochs', '2', '--runs-dir', runs];
 
   it('load: config, history, results, fine-tuning results and (on request) the checkpoint of a CLI run', () => {
-    assert.equal(cli(['train', ...quick, '--name', 'a']).status, 0);
+    assert.equal(runCli(['train', ...quick, '--name', 'a']).status, 0);
     const dir = path.join(runs, 'a');
-    assert.equal(cli(['finetune', dir, '--blocks', '1', '--epochs', '1', '--batch-size', '16']).status, 0);
+    assert.equal(runCli(['finetune', dir, '--blocks', '1', '--epochs', '1', '--batch-size', '16']).status, 0);
     const run = load(dir, { model: true });
     assert.equal(run.name, 'a');
     assert.equal(run.config.method, 'mae');
@@ -32,7 +28,7 @@ describe('ml.runs', function () {
   });
 
   it('compare: rows for show.table and histories for show.curves; a damaged file is named', async () => {
-    assert.equal(cli(['train', ...quick, '--name', 'b', '--method', 'm-mae', '--no-eval']).status, 0);
+    assert.equal(runCli(['train', ...quick, '--name', 'b', '--method', 'm-mae', '--no-eval']).status, 0);
     const c = compare([path.join(runs, 'a'), path.join(runs, 'b')]);
     assert.deepEqual(c.rows.map((r) => [r.run, r.method, r.steps, r['linear probe (%)']]).map((r) => r.slice(0, 3)), [['a', 'mae', 4], ['b', 'm-mae', 4]]);
     assert.equal(c.rows[1]['linear probe (%)'], '–');
