@@ -284,15 +284,14 @@ export class Trainer {
    */
   save(target: string, meta: Record<string, unknown> = {}): string {
     const file = checkpointPath(target);
-    for (const p of this.params) {
-      const values = p.variable.dataSync() as Float32Array;
-      for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i])) throw new NonFiniteLossError(`${p.name} holds ${values[i]}: the checkpoint was not written, so ${file} (if any) is intact`);
-      }
-    }
+    const weights = this.params.map((p) => p.variable.dataSync() as Float32Array); // read once: checked, then written
+    weights.forEach((values, k) => {
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new NonFiniteLossError(`${this.params[k].name} holds ${values[bad]}: the checkpoint was not written, so ${file} (if any) is intact`);
+    });
     const opt = this.optimizer.state();
-    const tensors: StoredTensor[] = this.params.flatMap((p) => [
-      { name: `param/${p.name}`, shape: p.variable.shape, values: p.variable.dataSync() as Float32Array },
+    const tensors: StoredTensor[] = this.params.flatMap((p, k) => [
+      { name: `param/${p.name}`, shape: p.variable.shape, values: weights[k] },
       { name: `adam.m/${p.name}`, shape: p.variable.shape, values: opt.m[p.name] },
       { name: `adam.v/${p.name}`, shape: p.variable.shape, values: opt.v[p.name] },
     ]);
