@@ -14,7 +14,8 @@ NATIVE_APT=(libopenblas-dev gcc g++ make python3)
 NATIVE_ADDON=native/build/Release/magma_native.node
 TRAIN_APT=(dataset-fashion-mnist)
 JUPYTER_APT=(jupyter-core jupyter-nbconvert jupyter-client python3-nbclient python3-ipykernel)
-TEST_APT=(dataset-fashion-mnist "${JUPYTER_APT[@]}")
+# python3-torch: the PyTorch parity test of the weights interop (test/pytorch.test.ts).
+TEST_APT=(dataset-fashion-mnist python3-torch "${JUPYTER_APT[@]}")
 
 say() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
@@ -181,7 +182,7 @@ cmd_test() {
   check_node
   ensure_node_modules
   ensure_native_kernels
-  # Tests that need Fashion-MNIST or Jupyter skip themselves when those are missing.
+  # Tests that need Fashion-MNIST, Jupyter or PyTorch skip themselves when those are missing.
   ensure_apt_packages "${TEST_APT[@]}" || say "continuing: tests that need the missing packages will skip"
   if (( $# )); then
     exec npm run test:unit -- "$@" # extra arguments go to mocha, e.g. --grep model

@@ -3,19 +3,26 @@
 The same model as src/nn/mae.ts (SPEC section 1) and the same M-MAE step as src/train/methods.ts
 (SPEC section 2): ViT encoder on the visible patches, decoder with mask tokens, norm-pix MSE on the
 removed patches, plus MAGMA between the mean patch tokens of a reference block and the target
-block, AdamW. Parameter names are magma-lab's, so a magma-lab model's weights load unchanged
-(linear weights transposed: magma-lab stores [in, out], torch [out, in]).
+block, AdamW. The modules and their state-dict names are facebookresearch/mae's models_mae.py
+(a Conv2d patch embedding `patch_embed.proj`, fixed `pos_embed` / `decoder_pos_embed` parameters
+[1, 1+L, width] with a zero CLS row, `blocks.i.attn.qkv`, ...), so weights move between the two
+frameworks as safetensors files in that naming (magma-lab's `model.saveWeights` / `loadPretrained`).
+Debian has no safetensors package: the format (8-byte header length, JSON header, raw
+little-endian data) is read and written here directly.
 
-Run by bench/torch.ts as a server: argv[1] is the model config as JSON; then one JSON command
-per line on stdin, one JSON answer per line on stdout:
+Run by bench/torch.ts as a server: argv[1] is the settings as JSON (the magma-lab model config,
+threads, MAGMA's blocks and lambda); then one JSON command per line on stdin, one JSON answer per
+line on stdout:
   {"cmd": "info"}                                   torch version, threads, the BLAS library loaded
-  {"cmd": "check", "dir": d}                        loss parts for the weights, images and masks in d
+  {"cmd": "check", "dir": d}                        loss parts for d/weights.safetensors and d/inputs.safetensors
+  {"cmd": "parity", "dir": d, "batch": 4, "seed": 0}  a random model and what it computes, written to d
   {"cmd": "time", "batch": 64, "steps": 4, "warmup": 1}  wall time of each training step, ms
   {"cmd": "matmuls", "shapes": [[m, k, n], ...], "repeats": 5}  best total time of these products, ms
 """
 import json
 import math
 import os
+import struct
 import sys
 import time
 
@@ -77,6 +84,24 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class PatchEmbed(nn.Module):
+    """timm's PatchEmbed: a p x p convolution with stride p, [B, C, H, W] -> [B, L, D]."""
+
+    def __init__(self, channels, width, patch):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, width, patch, stride=patch)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+def fixed_positions(width, grid):
+    """models_mae.py's frozen pos_embed: [1, 1+L, width], zero row for the CLS token."""
+    pos = torch.zeros(1, 1 + grid * grid, width)
+    pos[0, 1:] = sin_cos_embedding(width, grid)
+    return nn.Parameter(pos, requires_grad=False)
+
+
 class Mae(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -85,23 +110,24 @@ class Mae(nn.Module):
         self.tokens = self.grid ** 2
         patch_dim = c['patchSize'] ** 2 * c['channels']
         d, e = c['encoderWidth'], c['decoderWidth']
-        self.patch_embed = nn.Linear(patch_dim, d)
+        self.patch_embed = PatchEmbed(c['channels'], d, c['patchSize'])
         self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.blocks = nn.ModuleList([Block(d, c['encoderHeads'], c['mlpRatio'], 1e-6) for _ in range(c['encoderDepth'])])
-        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.pos_embed = fixed_positions(d, self.grid)
+        self.blocks = nn.ModuleList([Block(d, c['encoderHeads'], c['mlpRatio'], c['encoderNormEps']) for _ in range(c['encoderDepth'])])
+        self.norm = nn.LayerNorm(d, eps=c['encoderNormEps'])
         self.decoder_embed = nn.Linear(d, e)
         self.mask_token = nn.Parameter(torch.randn(1, 1, e) * 0.02)
-        self.decoder_blocks = nn.ModuleList([Block(e, c['decoderHeads'], c['mlpRatio'], 1e-5) for _ in range(c['decoderDepth'])])
-        self.decoder_norm = nn.LayerNorm(e, eps=1e-5)
+        self.decoder_pos_embed = fixed_positions(e, self.grid)
+        self.decoder_blocks = nn.ModuleList([Block(e, c['decoderHeads'], c['mlpRatio'], c['decoderNormEps']) for _ in range(c['decoderDepth'])])
+        self.decoder_norm = nn.LayerNorm(e, eps=c['decoderNormEps'])
         self.decoder_pred = nn.Linear(e, patch_dim)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        self.register_buffer('encoder_pos', sin_cos_embedding(d, self.grid))  # [L, D]
-        decoder_pos = torch.zeros(1 + self.tokens, e)  # [1+L, E], zero row for the CLS token
-        decoder_pos[1:] = sin_cos_embedding(e, self.grid)
-        self.register_buffer('decoder_pos', decoder_pos)
+        w = self.patch_embed.proj.weight.data  # as models_mae.py: xavier on the [D, C*p*p] view
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.proj.bias)
 
     def patchify(self, images):  # [B, H, W, C] -> [B, L, p*p*C], pixel order (row, column, channel)
         b, p, g = images.shape[0], self.c['patchSize'], self.grid
@@ -116,10 +142,11 @@ class Mae(nn.Module):
         mask[:, :keep] = 0
         return ids_shuffle[:, :keep], ids_restore, torch.gather(mask, 1, ids_restore)
 
-    def forward_encoder(self, patches, ids_keep):
-        x = self.patch_embed(patches) + self.encoder_pos  # [B, L, D]
+    def forward_encoder(self, images, ids_keep):
+        x = self.patch_embed(images.permute(0, 3, 1, 2)) + self.pos_embed[:, 1:]  # [B, L, D]
         x = torch.gather(x, 1, ids_keep[..., None].expand(-1, -1, x.shape[2]))  # [B, K, D]
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], 1)  # [B, 1+K, D]
+        cls = self.cls_token + self.pos_embed[:, :1]
+        x = torch.cat([cls.expand(x.shape[0], -1, -1), x], 1)  # [B, 1+K, D]
         outputs = []
         for block in self.blocks:
             x = block(x)
@@ -131,7 +158,7 @@ class Mae(nn.Module):
         b, k = x.shape[0], x.shape[1] - 1
         filled = torch.cat([x[:, 1:], self.mask_token.expand(b, self.tokens - k, -1)], 1)  # [B, L, E] shuffled
         restored = torch.gather(filled, 1, ids_restore[..., None].expand(-1, -1, x.shape[2]))  # grid order
-        x = torch.cat([x[:, :1], restored], 1) + self.decoder_pos  # [B, 1+L, E]
+        x = torch.cat([x[:, :1], restored], 1) + self.decoder_pos_embed  # [B, 1+L, E]
         for block in self.decoder_blocks:
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x))[:, 1:]  # [B, L, P], CLS dropped
@@ -157,9 +184,8 @@ def magma(x, y):
 
 def step_loss(model, cfg, images, ids_keep, ids_restore, mask):
     """The M-MAE loss: reconstruction + lambda * MAGMA(reference block, target block). Returns (total, parts)."""
-    patches = model.patchify(images)
-    latent, blocks = model.forward_encoder(patches, ids_keep)
-    reconstruction = model.forward_loss(patches, model.forward_decoder(latent, ids_restore), mask)
+    latent, blocks = model.forward_encoder(images, ids_keep)
+    reconstruction = model.forward_loss(model.patchify(images), model.forward_decoder(latent, ids_restore), mask)
     target = blocks[cfg['targetBlock']][:, 1:].mean(1)  # mean of the patch tokens, [B, D]
     references = cfg['referenceBlocks']
     reg = sum(magma(blocks[r][:, 1:].mean(1), target) for r in references) / len(references)
@@ -168,8 +194,9 @@ def step_loss(model, cfg, images, ids_keep, ids_restore, mask):
 
 def adamw(model, lr):
     """AdamW (0.9, 0.95), weight decay 0.05 on linear weights only (not biases, norms, tokens)."""
-    decay = [p for n, p in model.named_parameters() if n.endswith('.weight') and p.ndim == 2]
-    other = [p for n, p in model.named_parameters() if not (n.endswith('.weight') and p.ndim == 2)]
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # not the fixed pos_embed
+    decay = [p for n, p in trained if n.endswith('.weight') and p.ndim in (2, 4)]  # linear and patch-embedding weights
+    other = [p for n, p in trained if not (n.endswith('.weight') and p.ndim in (2, 4))]
     return torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': other, 'weight_decay': 0.0}], lr=lr, betas=(0.9, 0.95))
 
 
@@ -181,22 +208,74 @@ def blas_library():
     return sorted(libs)
 
 
+def read_safetensors(file):
+    """{name: float32 tensor} of a safetensors file (F32 only, as magma-lab writes)."""
+    with open(file, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, entry in header.items():
+        if name == '__metadata__':
+            continue
+        if entry['dtype'] != 'F32':
+            raise ValueError(f"{file}: tensor {name} is {entry['dtype']}, this reader takes F32")
+        begin, end = entry['data_offsets']
+        out[name] = torch.from_numpy(np.frombuffer(data, np.float32, (end - begin) // 4, 8 + n + begin).copy().reshape(entry['shape']))
+    return out
+
+
+def write_safetensors(file, tensors):
+    """Writes {name: tensor} as float32 safetensors: 8-byte little-endian header length, JSON header, raw data."""
+    header, chunks, offset = {}, [], 0
+    for name, t in tensors.items():
+        raw = t.detach().to(torch.float32).contiguous().numpy().astype('<f4').tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b' ' * (-len(text) % 8)
+    with open(file, 'wb') as f:
+        f.write(struct.pack('<Q', len(text)) + text + b''.join(chunks))
+
+
 def load_check(model, directory):
-    """Weights (magma-lab names and layouts), images and masks written by bench/torch.ts."""
-    with open(os.path.join(directory, 'manifest.json')) as f:
-        manifest = json.load(f)
-    data = np.fromfile(os.path.join(directory, 'data.bin'), dtype=np.float32)
-    def array(entry):
-        return torch.from_numpy(data[entry['offset']:entry['offset'] + int(np.prod(entry['shape']))].reshape(entry['shape']).copy())
+    """magma-lab's weights (models_mae.py names), images and masks, written by bench/torch.ts."""
+    weights = read_safetensors(os.path.join(directory, 'weights.safetensors'))
     state = model.state_dict()
-    for entry in manifest['params']:
-        value = array(entry)
-        if entry['name'] not in state:
-            raise KeyError(f"magma-lab parameter {entry['name']} has no counterpart in the PyTorch model")
-        if value.ndim == 2 and entry['name'].endswith('.weight'):
-            value = value.t()  # [in, out] -> [out, in]
-        state[entry['name']].copy_(value.reshape(state[entry['name']].shape))
-    return array(manifest['images']), array(manifest['idsKeep']).long(), array(manifest['idsRestore']).long(), array(manifest['mask'])
+    missing, extra = set(state) - set(weights), set(weights) - set(state)
+    if missing or extra:
+        raise KeyError(f'weights do not match the PyTorch model: missing {sorted(missing)}, unexpected {sorted(extra)}')
+    for name, value in weights.items():
+        state[name].copy_(value)
+    inputs = read_safetensors(os.path.join(directory, 'inputs.safetensors'))
+    return inputs['images'], inputs['ids_keep'].long(), inputs['ids_restore'].long(), inputs['mask']
+
+
+def write_parity(cfg, directory, batch, seed):
+    """
+    A random model in models_mae.py naming (every weight, bias and LayerNorm perturbed, so no part
+    is an identity), random images and masks, and what the model computes from them: the encoder's
+    latent, every block's output, the decoder's prediction and the loss.
+    """
+    torch.manual_seed(seed)
+    model = Mae(cfg['model'])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * (0.1 if name.endswith('bias') or 'norm' in name else 0.02))
+    c = model.c
+    images = torch.randn(batch, c['imageSize'], c['imageSize'], c['channels'])
+    ids_keep, ids_restore, mask = model.random_masking(batch)
+    with torch.no_grad():
+        latent, blocks = model.forward_encoder(images, ids_keep)
+        pred = model.forward_decoder(latent, ids_restore)
+        loss = model.forward_loss(model.patchify(images), pred, mask)
+    write_safetensors(os.path.join(directory, 'weights.safetensors'), model.state_dict())
+    expected = {'images': images, 'ids_keep': ids_keep.float(), 'ids_restore': ids_restore.float(), 'mask': mask,
+                'latent': latent, 'pred': pred, 'loss': loss.reshape(1)}
+    expected.update({f'blocks.{i}': b for i, b in enumerate(blocks)})
+    write_safetensors(os.path.join(directory, 'expected.safetensors'), expected)
 
 
 def main():
@@ -209,14 +288,17 @@ def main():
         command = json.loads(line)
         if command['cmd'] == 'info':
             answer = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas_library(),
-                      'parameters': sum(p.numel() for p in model.parameters())}
+                      'parameters': sum(p.numel() for p in model.parameters() if p.requires_grad)}
         elif command['cmd'] == 'check':
             images, ids_keep, ids_restore, mask = load_check(model, command['dir'])
             total, parts = step_loss(model, cfg, images, ids_keep, ids_restore, mask)
             total.backward()
-            grad_norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in model.parameters()))
+            grad_norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in model.parameters() if p.grad is not None))
             model.zero_grad(set_to_none=True)
             answer = {'loss': total.item(), 'parts': parts, 'gradNorm': grad_norm}
+        elif command['cmd'] == 'parity':
+            write_parity(cfg, command['dir'], command['batch'], command['seed'])
+            answer = {'written': ['weights.safetensors', 'expected.safetensors']}
         elif command['cmd'] == 'time':
             c = model.c
             images = torch.randn(command['batch'], c['imageSize'], c['imageSize'], c['channels'])
@@ -244,4 +326,5 @@ def main():
         print(json.dumps(answer), flush=True)
 
 
-main()
+if __name__ == '__main__':
+    main()

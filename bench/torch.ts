@@ -2,7 +2,8 @@
  * The PyTorch side of `npm run bench -- --vs-pytorch`: installs Debian's python3-torch and
  * OpenBLAS when missing (as root), starts bench/mae_torch.py as a child process that keeps its
  * model between commands (so the two frameworks can take turns in one process tree), checks that
- * it computes the same loss as magma-lab for the same weights, images and masks, and times steps.
+ * it computes the same loss as magma-lab for the same weights (exchanged as safetensors in
+ * models_mae.py naming), images and masks, and times steps.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,6 +15,7 @@ import type { MaeConfig } from '../src/config';
 import { magma } from '../src/losses/magma';
 import { meanPatchTokens, type Mae } from '../src/nn/mae';
 import { visibleIndices, type Masking } from '../src/nn/masking';
+import { writeSafetensors } from '../src/safetensors';
 
 /** Debian's Python, where apt installs python3-torch. */
 const PYTHON = '/usr/bin/python3';
@@ -37,7 +39,8 @@ export interface SameModelCheck {
   maxRelativeDifference: number;
 }
 
-function torchImportable(): boolean {
+/** Whether Debian's Python can import torch. */
+export function torchImportable(): boolean {
   return spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
@@ -121,30 +124,14 @@ export class TorchStep {
   async checkSameModel(model: Mae, images: tf.Tensor4D, masking: Masking, config: TorchStepConfig): Promise<SameModelCheck> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'magma-bench-'));
     try {
-      const chunks: Float32Array[] = [];
-      let offset = 0;
-      const add = (values: ArrayLike<number>, shape: number[]) => {
-        chunks.push(Float32Array.from(values));
-        const entry = { offset, shape };
-        offset += values.length;
-        return entry;
-      };
+      model.saveWeights(path.join(dir, 'weights.safetensors'), { layout: 'mae' });
       const { batch, tokens, keep } = masking;
-      const manifest = {
-        params: model.params.map((p) => ({ name: p.name, ...add(p.variable.dataSync(), p.variable.shape) })),
-        images: add(images.dataSync(), images.shape),
-        idsKeep: add(visibleIndices(masking), [batch, keep]),
-        idsRestore: add(masking.idsRestore, [batch, tokens]),
-        mask: add(masking.mask, [batch, tokens]),
-      };
-      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-      const data = new Float32Array(offset);
-      let at = 0;
-      for (const c of chunks) {
-        data.set(c, at);
-        at += c.length;
-      }
-      fs.writeFileSync(path.join(dir, 'data.bin'), data);
+      writeSafetensors(path.join(dir, 'inputs.safetensors'), [
+        { name: 'images', shape: images.shape, values: images.dataSync() as Float32Array },
+        { name: 'ids_keep', shape: [batch, keep], values: Float32Array.from(visibleIndices(masking)) },
+        { name: 'ids_restore', shape: [batch, tokens], values: Float32Array.from(masking.idsRestore) },
+        { name: 'mask', shape: [batch, tokens], values: masking.mask },
+      ]);
       const torch = await this.ask<{ loss: number; parts: { reconstruction: number; magma: number }; gradNorm: number }>({ cmd: 'check', dir });
       const ours = tfjsLoss(model, images, masking, config);
       const theirs = { loss: torch.loss, ...torch.parts, gradNorm: torch.gradNorm };
@@ -154,6 +141,15 @@ export class TorchStep {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Has PyTorch write a random model in models_mae.py naming (`dir/weights.safetensors`) and, for
+   * `batch` random images and masks, what it computes (`dir/expected.safetensors`: images,
+   * ids_keep, ids_restore, mask, latent, blocks.i, pred, loss).
+   */
+  async writeParity(dir: string, batch: number, seed: number): Promise<void> {
+    await this.ask({ cmd: 'parity', dir, batch, seed });
   }
 
   /** Stops the process. */

@@ -28,9 +28,21 @@ export interface MaeConfig {
   maskSampling: MaskSampling;
   /** MAE ablation: the encoder sees all tokens with a learned mask token at removed places. */
   maskTokenInEncoder: boolean;
+  /** ε of every encoder LayerNorm: 1e-6 in MAE's models_mae.py and MAGMA's code. */
+  encoderNormEps: number;
+  /**
+   * ε of every decoder LayerNorm. MAGMA's code builds its decoder with torch's default, 1e-5
+   * (SPEC §1, the default here); MAE's models_mae.py passes 1e-6 to its decoder too; Hugging
+   * Face's ViTMAE uses its `layer_norm_eps` (1e-12 by default) in both. Weights loaded with
+   * {@link loadPretrained} get the value of their layout.
+   */
+  decoderNormEps: number;
 }
 
-const base = { mlpRatio: 4, maskRatio: 0.75, normPixLoss: true, maskSampling: 'random', maskTokenInEncoder: false } as const;
+/** SPEC §1's LayerNorm ε: the defaults, and the values of configs written before ε was a field. */
+export const DEFAULT_NORM_EPS = { encoderNormEps: 1e-6, decoderNormEps: 1e-5 } as const;
+
+const base = { mlpRatio: 4, maskRatio: 0.75, normPixLoss: true, maskSampling: 'random', maskTokenInEncoder: false, ...DEFAULT_NORM_EPS } as const;
 
 /** Named configurations. Copy and change one: `{...presets.tiny28, maskRatio: 0.9}`. */
 export const presets = {
@@ -88,6 +100,10 @@ export function validateConfig(cfg: MaeConfig): MaeConfig {
   check(typeof cfg.maskRatio === 'number' && cfg.maskRatio >= 0 && cfg.maskRatio < 1, `maskRatio must be in [0, 1), got ${cfg.maskRatio}`);
   check(['random', 'block', 'grid'].includes(cfg.maskSampling), `maskSampling must be 'random', 'block' or 'grid', got '${cfg.maskSampling}'`);
   check(typeof cfg.normPixLoss === 'boolean', `normPixLoss must be true or false, got ${JSON.stringify(cfg.normPixLoss)}`);
+  for (const key of ['encoderNormEps', 'decoderNormEps'] as const) {
+    const eps = cfg[key];
+    check(typeof eps === 'number' && eps > 0 && eps < 1, `MaeConfig.${key} must be a number in (0, 1), such as 1e-6, got ${JSON.stringify(eps)}`);
+  }
   check(typeof cfg.maskTokenInEncoder === 'boolean', `maskTokenInEncoder must be true or false, got ${JSON.stringify(cfg.maskTokenInEncoder)}`);
   const tokens = (cfg.imageSize / cfg.patchSize) ** 2;
   check(Math.floor(tokens * (1 - cfg.maskRatio)) >= 1, `maskRatio ${cfg.maskRatio} keeps no patch of ${tokens}; lower it`);

@@ -5,14 +5,43 @@
  * D = encoder width, E = decoder width, P = p·p·C values per patch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { check, type MaeConfig, type PresetName, resolveConfig } from '../config';
+import { check, ConfigError, type MaeConfig, type PresetName, resolveConfig } from '../config';
 import { maeLoss } from '../losses/mae';
 import { Rng } from '../random';
 import { broadcastToken, gatherRows, layerNorm, linear } from './layers';
 import { type Masking, sampleMasking, visibleIndices } from './masking';
 import { type LinearParams, type NormParams, type Param, ParamStore } from './params';
-import { patchify, sinCosPositionalEmbedding, unpatchify } from './patches';
+import { patchify, sinCosPositionalEmbedding, sinCosWithClsRow, unpatchify } from './patches';
+import { writeSafetensors } from '../safetensors';
+import { fileTensors } from './layouts';
 import { type BlockParams, createBlock, transformerBlock } from './transformer';
+
+/** The decoder's parameters (E = decoder width). */
+interface DecoderParams {
+  embed: LinearParams; //     [D, E]
+  maskToken: tf.Variable; //  [1, 1, E]
+  blocks: BlockParams[];
+  norm: NormParams;
+  pred: LinearParams; //      [E, P]
+  pos: tf.Tensor2D; //        [1+L, E] fixed sin-cos, zero row for CLS
+}
+
+/** Where a model's weights were loaded from (see {@link loadPretrained}). */
+export interface WeightsOrigin {
+  file: string;
+  /** The tensor naming of the file. */
+  layout: WeightsLayout;
+  /** Config fields the file could not tell, with the value taken and why. */
+  assumed: string[];
+  /** Tensors in the file that the model has no use for (a classification head, say). */
+  ignored: string[];
+}
+
+/**
+ * Tensor naming of a weights file: `mae` is facebookresearch/mae's models_mae.py (the names timm
+ * uses), `hf` is Hugging Face transformers' ViTMAEForPreTraining.
+ */
+export type WeightsLayout = 'mae' | 'hf';
 
 /** What {@link Mae.forwardEncoder} returns. */
 export interface EncoderOutput {
@@ -56,44 +85,51 @@ export class Mae {
   /** Trainable parameters in creation order. */
   readonly params: Param[];
 
+  /** Whether the model has a decoder: not when loaded from an encoder-only checkpoint. */
+  readonly hasDecoder: boolean;
+  /** Where the weights came from, when they were loaded by {@link loadPretrained}. */
+  readonly origin?: WeightsOrigin;
+
   private readonly patchEmbed: LinearParams; // [P, D], the patch-embedding "conv" as a matrix
   private readonly clsToken: tf.Variable; //     [1, 1, D]
   private readonly encoderMaskToken?: tf.Variable; // [1, 1, D], only with maskTokenInEncoder
   private readonly encoderBlocks: BlockParams[];
   private readonly encoderNorm: NormParams;
-  private readonly decoderEmbed: LinearParams; // [D, E]
-  private readonly maskToken: tf.Variable; //    [1, 1, E]
-  private readonly decoderBlocks: BlockParams[];
-  private readonly decoderNorm: NormParams;
-  private readonly decoderPred: LinearParams; // [E, P]
   private readonly encoderPos: tf.Tensor2D; //   [L, D] fixed sin-cos
-  private readonly decoderPos: tf.Tensor2D; //   [1+L, E] fixed sin-cos, zero row for CLS
+  private readonly decoder?: DecoderParams;
 
-  constructor(readonly config: MaeConfig, seed = 0) {
+  /**
+   * @param seed seed of the weight initialization
+   * @param opts.decoder false for an encoder alone (features, attention, PCA; no reconstruction)
+   * @param opts.origin where the weights will come from (set by {@link loadPretrained})
+   */
+  constructor(readonly config: MaeConfig, seed = 0, opts: { decoder?: boolean; origin?: WeightsOrigin } = {}) {
     const c = config;
     this.grid = c.imageSize / c.patchSize;
     this.tokens = this.grid * this.grid;
+    this.hasDecoder = opts.decoder ?? true;
+    this.origin = opts.origin;
     const patchDim = c.patchSize * c.patchSize * c.channels;
     const store = new ParamStore(new Rng(seed, 0x1417));
-    // Encoder (LayerNorm eps 1e-6, as MAE's encoder).
     this.patchEmbed = store.linear('patch_embed', patchDim, c.encoderWidth);
     this.clsToken = store.normal('cls_token', [1, 1, c.encoderWidth], 0.02);
     if (c.maskTokenInEncoder) this.encoderMaskToken = store.normal('encoder_mask_token', [1, 1, c.encoderWidth], 0.02);
     this.encoderBlocks = Array.from({ length: c.encoderDepth }, (_, i) =>
-      createBlock(store, `blocks.${i}`, c.encoderWidth, c.encoderHeads, c.mlpRatio, 1e-6));
+      createBlock(store, `blocks.${i}`, c.encoderWidth, c.encoderHeads, c.mlpRatio, c.encoderNormEps));
     this.encoderNorm = store.layerNorm('norm', c.encoderWidth);
-    // Decoder (LayerNorm eps 1e-5, torch's default, as MAE's decoder).
-    this.decoderEmbed = store.linear('decoder_embed', c.encoderWidth, c.decoderWidth);
-    this.maskToken = store.normal('mask_token', [1, 1, c.decoderWidth], 0.02);
-    this.decoderBlocks = Array.from({ length: c.decoderDepth }, (_, i) =>
-      createBlock(store, `decoder_blocks.${i}`, c.decoderWidth, c.decoderHeads, c.mlpRatio, 1e-5));
-    this.decoderNorm = store.layerNorm('decoder_norm', c.decoderWidth);
-    this.decoderPred = store.linear('decoder_pred', c.decoderWidth, patchDim);
-    this.params = store.params;
     this.encoderPos = tf.tensor2d(sinCosPositionalEmbedding(c.encoderWidth, this.grid), [this.tokens, c.encoderWidth]);
-    const decoderPos = new Float32Array((1 + this.tokens) * c.decoderWidth);
-    decoderPos.set(sinCosPositionalEmbedding(c.decoderWidth, this.grid), c.decoderWidth);
-    this.decoderPos = tf.tensor2d(decoderPos, [1 + this.tokens, c.decoderWidth]);
+    if (this.hasDecoder) {
+      this.decoder = {
+        embed: store.linear('decoder_embed', c.encoderWidth, c.decoderWidth),
+        maskToken: store.normal('mask_token', [1, 1, c.decoderWidth], 0.02),
+        blocks: Array.from({ length: c.decoderDepth }, (_, i) =>
+          createBlock(store, `decoder_blocks.${i}`, c.decoderWidth, c.decoderHeads, c.mlpRatio, c.decoderNormEps)),
+        norm: store.layerNorm('decoder_norm', c.decoderWidth),
+        pred: store.linear('decoder_pred', c.decoderWidth, patchDim),
+        pos: tf.tensor2d(sinCosWithClsRow(c.decoderWidth, this.grid), [1 + this.tokens, c.decoderWidth]),
+      };
+    }
+    this.params = store.params;
   }
 
   /** Number of trainable values (equal to {@link maeParameterCount} of the config). */
@@ -145,24 +181,29 @@ export class Mae {
       blocks.push(x);
       if (out.attention) attention.push(out.attention);
     }
-    const latent = layerNorm(x, this.encoderNorm, 1e-6);
+    const latent = layerNorm(x, this.encoderNorm, this.config.encoderNormEps);
     return { latent, blocks, attention: opts.attention ? attention : undefined };
   }
 
   /** Latent [B, 1+K, D] → predicted patches [B, L, P]: mask tokens fill removed places, then unshuffle. */
   forwardDecoder(latent: tf.Tensor3D, masking: Masking | null): tf.Tensor3D {
+    const d = this.decoder;
+    if (!d) {
+      throw new ConfigError(`this model has no decoder: its weights${this.origin ? ` (${this.origin.file})` : ''} are an encoder alone, ` +
+        'so it gives features, attention and PCA but cannot reconstruct; load a checkpoint that includes the decoder to reconstruct');
+    }
     const batch = latent.shape[0];
     const e = this.config.decoderWidth;
-    let x = linear(latent, this.decoderEmbed); //                                         [B, 1+K, E]
+    let x = linear(latent, d.embed); //                                                   [B, 1+K, E]
     if (masking && !this.encoderMaskToken) {
       const visible = tf.slice(x, [0, 1, 0], [batch, masking.keep, e]);
-      const filled = tf.concat([visible, broadcastToken(this.maskToken, batch, this.tokens - masking.keep)], 1); // [B, L, E] shuffled
+      const filled = tf.concat([visible, broadcastToken(d.maskToken, batch, this.tokens - masking.keep)], 1); // [B, L, E] shuffled
       const restored = gatherRows(filled as tf.Tensor3D, masking.idsRestore); //        [B, L, E] grid order
       x = tf.concat([tf.slice(x, [0, 0, 0], [batch, 1, e]), restored], 1);
     }
-    x = tf.add(x, this.decoderPos) as tf.Tensor3D; //                                    [B, 1+L, E]
-    for (const p of this.decoderBlocks) x = transformerBlock(x, p).out;
-    const pred = linear(layerNorm(x, this.decoderNorm, 1e-5), this.decoderPred); //     [B, 1+L, P]
+    x = tf.add(x, d.pos) as tf.Tensor3D; //                                              [B, 1+L, E]
+    for (const p of d.blocks) x = transformerBlock(x, p).out;
+    const pred = linear(layerNorm(x, d.norm, this.config.decoderNormEps), d.pred); //    [B, 1+L, P]
     return tf.slice(pred, [0, 1, 0], [batch, this.tokens, pred.shape[2]]); //            drop CLS
   }
 
@@ -205,11 +246,25 @@ export class Mae {
     });
   }
 
+  /**
+   * Writes the weights as a safetensors file that PyTorch code can load: `mae` names and layouts
+   * (the default) are facebookresearch/mae's models_mae.py, `hf` Hugging Face's
+   * ViTMAEForPreTraining (see src/nn/layouts.ts). The config goes into the file's metadata, so
+   * {@link loadPretrained} rebuilds the same model from it.
+   */
+  saveWeights(file: string, opts: { layout?: WeightsLayout } = {}): void {
+    const layout = opts.layout ?? 'mae';
+    check(layout === 'mae' || layout === 'hf', `unknown weights layout '${layout}'; use 'mae' (models_mae.py, timm) or 'hf' (Hugging Face ViTMAE)`);
+    const tensors = fileTensors(this.params.map((p) => ({ name: p.name, shape: p.variable.shape, values: p.variable.dataSync() as Float32Array })),
+      this.config, layout, this.hasDecoder);
+    writeSafetensors(file, tensors, { format: 'pt', 'magma-lab.config': JSON.stringify(this.config), 'magma-lab.layout': layout });
+  }
+
   /** Frees every tensor the model holds. */
   dispose(): void {
     for (const p of this.params) p.variable.dispose();
     this.encoderPos.dispose();
-    this.decoderPos.dispose();
+    this.decoder?.pos.dispose();
   }
 
   private checkImages(images: tf.Tensor4D): void {
@@ -246,7 +301,7 @@ export function createMae(config: PresetName | Partial<MaeConfig> = 'tiny28', op
  * The number of trainable values a model of `config` has, without building it: what a checkpoint
  * must hold before its config may be trusted to allocate anything.
  */
-export function maeParameterCount(c: MaeConfig): number {
+export function maeParameterCount(c: MaeConfig, opts: { decoder?: boolean } = {}): number {
   const linear = (inputs: number, outputs: number) => inputs * outputs + outputs;
   const block = (w: number) => 2 * 2 * w + linear(w, 3 * w) + linear(w, w) + linear(w, c.mlpRatio * w) + linear(c.mlpRatio * w, w);
   const patchDim = c.patchSize * c.patchSize * c.channels;
@@ -254,5 +309,5 @@ export function maeParameterCount(c: MaeConfig): number {
     c.encoderDepth * block(c.encoderWidth) + 2 * c.encoderWidth;
   const decoder = linear(c.encoderWidth, c.decoderWidth) + c.decoderWidth + c.decoderDepth * block(c.decoderWidth) +
     2 * c.decoderWidth + linear(c.decoderWidth, patchDim);
-  return encoder + decoder;
+  return encoder + (opts.decoder ?? true ? decoder : 0);
 }

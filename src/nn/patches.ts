@@ -49,3 +49,10 @@ export function sinCosPositionalEmbedding(dim: number, grid: number): Float32Arr
   }
   return out;
 }
+
+/** {@link sinCosPositionalEmbedding} with a zero row for the CLS token in front: [1 + g·g, dim], as MAE stores it. */
+export function sinCosWithClsRow(dim: number, grid: number): Float32Array {
+  const out = new Float32Array((1 + grid * grid) * dim);
+  out.set(sinCosPositionalEmbedding(dim, grid), dim);
+  return out;
+}
