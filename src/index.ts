@@ -37,7 +37,7 @@ export { createMethod, methodNames } from './train/methods';
 export type { BatchTerms, Forward, MagmaSettings, Method, MethodName, MethodSettings, PreparedBatch } from './train/methods';
 export { formatSchedule, lambdaAt, parseSchedule, scheduleTable, schedules } from './train/schedules';
 export type { LambdaSchedule } from './train/schedules';
-export type { DynamicsRecord } from './train/dynamics';
+export type { LayerDynamics, ProbeRecord } from './train/dynamics';
 export { scaledLr, warmupCosineLr } from './train/lr';
 export type { LrScheduleOptions } from './train/lr';
 export { AdamW, NonFiniteGradientError } from './train/optimizer';

@@ -24,12 +24,13 @@ describe('methods', function () {
     await useBackend('wasm');
     data = await load('synthetic', { size: 16, channels: 3, trainSize: 48, testSize: 8, seed: 3 });
   });
-  const small = { projector: { hidden: 32, output: 16 }, dynamicsEvery: 1 };
+  const small = { projector: { hidden: 32, output: 16 }, probeEvery: 1 };
 
   for (const method of methodNames) {
     it(`${method}: 3 steps with finite loss parts, moving the parameters it trains and only those`, async () => {
       const model = createMae(testConfig, { seed: 1 });
       const trainer = createTrainer(model, { method, lr: 1e-3, seed: 1, ...small });
+      trainer.setProbe(data.test.take(8));
       const before = snapshot(trainer.params);
       for (const batch of data.train.batches(16, { seed: 0 })) await trainer.step(batch);
       assert.equal(trainer.stepCount, 3);
@@ -42,10 +43,12 @@ describe('methods', function () {
         assert.deepEqual(Object.keys(r.parts).sort(), [...expected].sort());
         for (const v of [r.loss, ...Object.values(r.parts), r.gamma!]) assert.ok(Number.isFinite(v), `${method}: ${JSON.stringify(r)}`);
         assert.equal(r.lambda === undefined, !method.includes('m-') && method !== 'mu-mae');
-        assert.ok(r.dynamics && Number.isFinite(r.dynamics.lambda2) && Number.isFinite(r.dynamics.laplacianEnergy));
+        const [layer] = r.probe!.layers;
+        for (const v of [layer.gamma, layer.lambda2, layer.laplacianEnergy, layer.featureNorm, r.probe!.clsNorm, r.probe!.uniformity]) assert.ok(Number.isFinite(v), `${method}: ${JSON.stringify(r.probe)}`);
+        assert.equal(r.probe!.blockNorms.length, testConfig.encoderDepth);
       }
-      assert.equal(trainer.history[0].dynamics!.laplacianChange, null);
-      assert.ok(trainer.history[1].dynamics!.laplacianChange! > 0);
+      assert.equal(trainer.history[0].probe!.layers[0].laplacianChange, null);
+      assert.ok(trainer.history[1].probe!.layers[0].laplacianChange! > 0);
       const moved = new Set(changed(before, snapshot(trainer.params)));
       const twoView = method.includes('simclr') || method.includes('vicreg');
       for (const name of before.keys()) {

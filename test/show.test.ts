@@ -72,7 +72,12 @@ function history(n: number, withMagma = false): StepRecord[] {
     parts: (withMagma ? { reconstruction: 1.5 / (i + 1), magma: 0.5 / (i + 1) } : { reconstruction: 2 / (i + 1) }) as Record<string, number>,
     lr: 1e-4 * (i + 1), batchSize: 8, ms: 10, gamma: 3 + Math.sin(i),
     ...(withMagma ? { lambda: 1 } : {}),
-    ...(i % 5 === 4 ? { dynamics: { lambda2: 0.5 + i / 100, spectralGap: 0.5, laplacianEnergy: 3, laplacianChange: i > 4 ? 0.1 : null, affinityChange: i > 4 ? 1 : null } } : {}),
+    ...(i % 5 === 4 ? {
+      probe: {
+        images: 8, blockNorms: [4, 5], clsNorm: 6, uniformity: 0.3,
+        layers: [{ block: 0, gamma: 2, lambda2: 0.5 + i / 100, spectralGap: 0.5 + i / 100, laplacianEnergy: 3, laplacianChange: i > 4 ? 0.1 : null, affinityChange: i > 4 ? 1 : null, featureNorm: 4 }],
+      },
+    } : {}),
   }));
 }
 
@@ -173,7 +178,9 @@ describe('show: display bundles', () => {
     const spec = b.data[show.MIME.vegaLite] as show.VegaLiteSpec & { data: { values: { run: string; metric: string }[] } };
     assert.ok(compile(spec).spec, 'vega-lite compiles the spec');
     const metrics = new Set(spec.data.values.map((v) => v.metric));
-    for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ (graph bandwidth)', 'λ₂ of the Laplacian', '‖W − W_prev‖F']) assert.ok(metrics.has(m), m);
+    for (const m of ['loss (total)', 'loss: reconstruction', 'loss: magma', 'learning rate', 'λ (MAGMA weight)', 'γ, training batch', 'γ, probe batch',
+      'λ₂ of the Laplacian (probe)', '‖W − W_prev‖F (probe)', 'reference-block norm (probe)', 'CLS feature norm (probe)', 'uniformity of CLS (probe)']) assert.ok(metrics.has(m), m);
+    assert.ok(!metrics.has('spectral gap λ₂ − λ₁ (probe)'), 'the spectral gap (= λ₂, as λ₁ = 0) is not drawn twice by default');
     assert.deepEqual([...new Set(spec.data.values.map((v) => v.run))], ['mae', 'm-mae']);
     const { color, strokeDash } = (spec as unknown as { spec: { encoding: Record<string, { field: string; scale: { domain: string[] } }> } }).spec.encoding;
     assert.deepEqual(color.scale.domain, ['mae', 'm-mae'], 'legend in the order the runs were given, not alphabetical');
@@ -190,7 +197,7 @@ describe('show: display bundles', () => {
     const b = await show.curves(history(50), { keys: ['loss', 'lambda2'], maxPoints: 10 });
     const values = (b.data[show.MIME.vegaLite] as { data: { values: { metric: string; step: number }[] } }).data.values;
     assert.equal(values.filter((v) => v.metric === 'loss (total)').length, 10);
-    assert.equal(values.filter((v) => v.metric === 'λ₂ of the Laplacian').length, 10);
+    assert.equal(values.filter((v) => v.metric === 'λ₂ of the Laplacian (probe)').length, 10);
     await assert.rejects(show.curves(history(5), { keys: ['magma'] }), /no values for magma/);
   });
 

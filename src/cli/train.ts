@@ -54,7 +54,8 @@ export const trainOptions = {
   temperature: { type: 'number', default: 0.2, help: 'NT-Xent temperature (simclr, m-simclr)' },
   projectorHidden: { type: 'integer', min: 1, default: 2048, help: 'projector hidden width (two-view methods)' },
   projectorOutput: { type: 'integer', min: 1, help: 'projector output width (default 256 for SimCLR, 2048 for VICReg)' },
-  dynamicsEvery: { type: 'integer', min: 0, default: 10, help: 'record the reference layer\'s Laplacian spectrum every N steps (0: never)' },
+  probeEvery: { type: 'integer', min: 0, default: 25, help: 'measure the dynamics (graph of each reference block, feature norms, uniformity) on a fixed batch of test images at step 1 and every N steps (0: never)' },
+  probeSize: { type: 'integer', min: 3, default: 128, help: 'test images in that fixed probe batch' },
   seed: { type: 'integer', default: 0, help: 'seed of initialization, data order, masks and augmentation' },
   name: { type: 'string', help: 'run folder name (default: <method>-<dataset>-<preset>-s<seed>-<time>)' },
   runsDir: { type: 'string', default: 'runs', help: 'where run folders are created' },
@@ -135,6 +136,10 @@ async function trainInFolder(runDir: string, setup: RunConfig, resume: boolean, 
     log(`model: ${setup.preset}, ${(trainer.model.parameterCount / 1e6).toFixed(2)} M parameters; ${totalSteps} steps of ${setup.batchSize} images`);
   }
 
+  if (trainer.options.probeEvery > 0 && data.test.size >= 3) {
+    trainer.setProbe(data.test.take(trainer.options.probeSize));
+    log(`dynamics: on the first ${Math.min(data.test.size, trainer.options.probeSize)} test images, at step 1 and every ${trainer.options.probeEvery} steps`);
+  }
   const stopAt = Math.min(totalSteps, stopAfter ?? totalSteps);
   try {
     await trainLoop(trainer, pretrain, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch);
@@ -173,7 +178,7 @@ function newRunConfig(a: TrainArgs): RunConfig {
         rbfScale: a.magmaRbfScale, fixedGamma: a.magmaFixedGamma, scaleDistance: a.magmaScaleDistance,
       },
       uniformityWeight: a.uniformityWeight, temperature: a.temperature,
-      projector: { hidden: a.projectorHidden, output: a.projectorOutput }, dynamicsEvery: a.dynamicsEvery,
+      projector: { hidden: a.projectorHidden, output: a.projectorOutput }, probeEvery: a.probeEvery, probeSize: a.probeSize,
     })) as TrainerOptions,
     epochs: a.epochs as number,
     batchSize: a.batchSize as number,

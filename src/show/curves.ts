@@ -1,6 +1,6 @@
 /**
  * `show.curves`: training curves of one or several runs, one panel per metric (loss, loss parts,
- * learning rate, λ, γ, and the Laplacian dynamics), runs overlaid by color and dash pattern.
+ * learning rate, λ, γ, and the dynamics on the probe batch), runs overlaid by color and dash pattern.
  */
 import type { StepRecord } from '../train/trainer';
 import type { DisplayBundle } from './bundle';
@@ -10,9 +10,12 @@ import { chartBundle, type VegaLiteSpec } from './chart';
 export interface CurvesOptions {
   /**
    * Metrics to plot, in order: `loss`, a loss part (e.g. `reconstruction`, `magma`), `lr`,
-   * `lambda`, `gamma`, `lambda2`, `spectralGap`, `laplacianEnergy`, `laplacianChange`,
-   * `affinityChange`. Default: every metric the histories hold (loss parts only when there are
-   * several, since a single part is the loss).
+   * `lambda`, `gamma` (of each training batch); and of the probe batch (see `Trainer.setProbe`):
+   * `probeGamma`, `lambda2`, `spectralGap`, `laplacianEnergy`, `laplacianChange`,
+   * `affinityChange`, `featureNorm` (of the first reference block; the others' get `@<block>`,
+   * e.g. `lambda2@1`), `clsNorm` and `uniformity`. Default: every metric the histories hold but
+   * `spectralGap` (equal to λ2, as λ1 = 0) and the other reference blocks', with loss parts only
+   * when there are several (a single part is the loss).
    */
   keys?: string[];
   /** At most this many points per run and metric; longer series are averaged in equal bins. Default 1000. */
@@ -34,17 +37,31 @@ interface Point {
 
 /** Panel titles of the known metrics (loss parts are titled `loss: <part>`). */
 const TITLES: Record<string, string> = {
-  loss: 'loss (total)', lr: 'learning rate', lambda: 'λ (MAGMA weight)', gamma: 'γ (graph bandwidth)',
-  lambda2: 'λ₂ of the Laplacian', spectralGap: 'spectral gap λ₂ − λ₁', laplacianEnergy: 'Laplacian energy Σ|λᵢ − 1|',
-  laplacianChange: '‖L − L_prev‖F', affinityChange: '‖W − W_prev‖F',
+  loss: 'loss (total)', lr: 'learning rate', lambda: 'λ (MAGMA weight)', gamma: 'γ, training batch',
+  probeGamma: 'γ, probe batch', lambda2: 'λ₂ of the Laplacian (probe)', spectralGap: 'spectral gap λ₂ − λ₁ (probe)',
+  laplacianEnergy: 'Laplacian energy Σ|λᵢ − 1| (probe)', laplacianChange: '‖L − L_prev‖F (probe)', affinityChange: '‖W − W_prev‖F (probe)',
+  featureNorm: 'reference-block norm (probe)', clsNorm: 'CLS feature norm (probe)', uniformity: 'uniformity of CLS (probe)',
 };
+
+/** The probe's per-block metrics, by their key for the first reference block. */
+const LAYER_KEYS = { probeGamma: 'gamma', lambda2: 'lambda2', spectralGap: 'spectralGap', laplacianEnergy: 'laplacianEnergy',
+  laplacianChange: 'laplacianChange', affinityChange: 'affinityChange', featureNorm: 'featureNorm' } as const;
 
 /** The metrics of one step record, by key (missing and non-finite values left out). */
 function metricsOf(r: StepRecord): Record<string, number> {
   const out: Record<string, number> = { loss: r.loss, ...r.parts, lr: r.lr };
   if (r.lambda !== undefined) out.lambda = r.lambda;
   if (r.gamma !== undefined) out.gamma = r.gamma;
-  for (const [k, v] of Object.entries(r.dynamics ?? {})) if (v !== null) out[k] = v;
+  if (r.probe) {
+    r.probe.layers.forEach((layer, i) => {
+      for (const [key, field] of Object.entries(LAYER_KEYS)) {
+        const v = layer[field];
+        if (v !== null) out[i === 0 ? key : `${key}@${layer.block}`] = v;
+      }
+    });
+    out.clsNorm = r.probe.clsNorm;
+    out.uniformity = r.probe.uniformity;
+  }
   for (const k of Object.keys(out)) if (!Number.isFinite(out[k])) delete out[k];
   return out;
 }
@@ -52,7 +69,8 @@ function metricsOf(r: StepRecord): Record<string, number> {
 /** The keys plotted by default: every present metric in a fixed order, loss parts only when there are several. */
 function defaultKeys(records: StepRecord[], present: Set<string>): string[] {
   const parts = new Set(records.flatMap((r) => Object.keys(r.parts)));
-  const order = ['loss', ...(parts.size > 1 ? parts : []), 'lr', 'lambda', 'gamma', 'lambda2', 'spectralGap', 'laplacianEnergy', 'laplacianChange', 'affinityChange'];
+  const order = ['loss', ...(parts.size > 1 ? parts : []), 'lr', 'lambda', 'gamma', 'probeGamma', 'lambda2', 'laplacianEnergy',
+    'laplacianChange', 'affinityChange', 'featureNorm', 'clsNorm', 'uniformity'];
   return order.filter((k) => present.has(k));
 }
 
@@ -81,7 +99,10 @@ export async function curves(history: StepRecord[] | Record<string, StepRecord[]
   const keys = opts.keys ?? defaultKeys(all, present);
   const missing = keys.filter((k) => !present.has(k));
   if (missing.length) throw new Error(`no values for ${missing.join(', ')} in the histories; available: ${[...present].join(', ') || 'none (empty histories)'}`);
-  const title = (k: string) => TITLES[k] ?? `loss: ${k}`;
+  const title = (k: string) => {
+    const [base, block] = k.split('@');
+    return block !== undefined && base in TITLES ? `${TITLES[base]}, block ${block}` : TITLES[k] ?? `loss: ${k}`;
+  };
   const values: Point[] = [];
   const lines: string[] = [];
   for (const [run, records] of Object.entries(runs)) {

@@ -99,8 +99,10 @@ export interface Method {
   readonly batchKeys: string[];
   /** The fewest images the batch-wide terms are defined on (MAGMA's graph needs 3, VICReg's variance 2). */
   readonly minBatch: number;
-  /** The representation whose Laplacian the training dynamics track (the first reference block). */
-  readonly dynamicsKey: string;
+  /** The representation whose γ each step records (the first reference block's). */
+  readonly gammaKey: string;
+  /** Whether the encoder sees masked images (the MAE family) rather than whole augmented views. */
+  readonly masked: boolean;
   /** λ of the MAGMA term at an epoch, or undefined for methods without it. */
   lambda(epoch: number): number | undefined;
   /** Draws the micro-batch's random choices and makes its input tensors (outside the gradient tape). */
@@ -145,12 +147,13 @@ class MaeMethod implements Method {
   readonly params: Param[] = [];
   readonly batchKeys: string[];
   readonly minBatch: number;
-  readonly dynamicsKey: string;
+  readonly gammaKey: string;
+  readonly masked = true;
   private readonly magmaTerm: MagmaTerm;
 
   constructor(readonly name: MethodName, private readonly model: Mae, private readonly s: MethodSettings) {
     this.magmaTerm = new MagmaTerm(s.magma, name === 'm-mae' || name === 'mu-mae');
-    this.dynamicsKey = this.magmaTerm.keys[0];
+    this.gammaKey = this.magmaTerm.keys[0];
     this.batchKeys = [...(this.magmaTerm.enabled ? this.magmaTerm.keys : []), ...(this.uniform ? ['cls'] : [])];
     this.minBatch = this.magmaTerm.enabled ? 3 : 1;
   }
@@ -201,7 +204,8 @@ class TwoViewMethod implements Method {
   readonly params: Param[];
   readonly batchKeys: string[];
   readonly minBatch: number;
-  readonly dynamicsKey: string;
+  readonly gammaKey: string;
+  readonly masked = false;
   private readonly projector: Projector;
   private readonly magmaTerm: MagmaTerm;
   private readonly contrastive: boolean;
@@ -209,7 +213,7 @@ class TwoViewMethod implements Method {
   constructor(readonly name: MethodName, private readonly model: Mae, private readonly s: MethodSettings) {
     this.contrastive = isContrastive(name);
     this.magmaTerm = new MagmaTerm(s.magma, name.startsWith('m-'));
-    this.dynamicsKey = this.magmaTerm.keys[0];
+    this.gammaKey = this.magmaTerm.keys[0];
     this.batchKeys = ['z1', 'z2', ...(this.magmaTerm.enabled ? this.magmaTerm.keys : [])];
     this.minBatch = this.magmaTerm.enabled ? 3 : 2;
     const store = new ParamStore(new Rng(s.seed, 0x960));

@@ -32,7 +32,7 @@ export interface TrainerOptions {
    * whole batch's representations (two-pass scheme). Default 1.
    */
   accumulate?: number;
-  /** MAGMA settings (used by m-mae, mu-mae, m-simclr, m-vicreg; the reference layer also feeds the dynamics). */
+  /** MAGMA settings (used by m-mae, mu-mae, m-simclr, m-vicreg; the reference blocks are also the probe's, for every method). */
   magma?: MagmaOptions;
   /** Weight of the uniformity term of u-mae and mu-mae. Default 0.01. */
   uniformityWeight?: number;
@@ -44,8 +44,14 @@ export interface TrainerOptions {
   vicreg?: { sim?: number; variance?: number; covariance?: number };
   /** Optimizer steps per epoch, to turn steps into epochs for the λ schedule (or pass `{epoch}` to step). */
   stepsPerEpoch?: number;
-  /** Record the Laplacian spectrum metrics every N steps (γ every step). 0 turns them off. Default 10. */
-  dynamicsEvery?: number;
+  /**
+   * Measure the training dynamics on the fixed probe batch (see {@link Trainer.setProbe}) at
+   * step 1 and every N steps: every reference block's graph (γ, λ2, spectral gap, Laplacian
+   * energy, ‖ΔL‖_F, ‖ΔW‖_F), feature norms and uniformity. 0 turns it off. Default 25.
+   */
+  probeEvery?: number;
+  /** Held-out images in the probe batch (at most). Default 128. */
+  probeSize?: number;
 }
 
 /** MAGMA options of the trainer. */
@@ -72,7 +78,10 @@ export type ResolvedTrainerOptions = Omit<Required<TrainerOptions>, 'lr' | 'tota
  * Fills in the defaults, resolves negative block indices against the encoder depth, and checks
  * every value; errors name the option and what would be valid.
  */
-export function resolveTrainerOptions(o: TrainerOptions, depth: number): ResolvedTrainerOptions {
+export function resolveTrainerOptions(given: TrainerOptions, depth: number): ResolvedTrainerOptions {
+  // Checkpoints and run folders written before the probe batch hold `dynamicsEvery` (per-batch
+  // graph metrics, which compared graphs of different images); it has no effect any more.
+  const { dynamicsEvery: _retired, ...o } = given as TrainerOptions & { dynamicsEvery?: number };
   const method = o.method ?? 'mae';
   check((methodNames as readonly string[]).includes(method), `unknown method '${method}'; valid methods: ${methodNames.join(', ')}`);
   const block = (k: number) => (k < 0 ? depth + k : k);
@@ -90,7 +99,7 @@ export function resolveTrainerOptions(o: TrainerOptions, depth: number): Resolve
     uniformityWeight: o.uniformityWeight ?? 0.01, temperature: o.temperature ?? 0.2,
     projector: { hidden: o.projector?.hidden ?? 2048, output: o.projector?.output ?? (contrastive ? 256 : 2048) },
     vicreg: { sim: o.vicreg?.sim ?? 25, variance: o.vicreg?.variance ?? 25, covariance: o.vicreg?.covariance ?? 1 },
-    stepsPerEpoch: o.stepsPerEpoch, dynamicsEvery: o.dynamicsEvery ?? 10,
+    stepsPerEpoch: o.stepsPerEpoch, probeEvery: o.probeEvery ?? 25, probeSize: o.probeSize ?? 128,
   };
   const known = new Set(Object.keys(r));
   for (const key of Object.keys(o)) check(known.has(key), `unknown trainer option '${key}'; valid options: ${[...known].join(', ')}`);
@@ -105,7 +114,8 @@ export function resolveTrainerOptions(o: TrainerOptions, depth: number): Resolve
   for (const key of ['accumulate', 'stepsPerEpoch', 'totalSteps'] as const) {
     check(r[key] === undefined || (Number.isInteger(r[key]) && r[key]! >= 1), `${key} must be a positive integer, got ${r[key]}`);
   }
-  for (const key of ['warmupSteps', 'dynamicsEvery'] as const) check(Number.isInteger(r[key]) && r[key] >= 0, `${key} must be a non-negative integer, got ${r[key]}`);
+  for (const key of ['warmupSteps', 'probeEvery'] as const) check(Number.isInteger(r[key]) && r[key] >= 0, `${key} must be a non-negative integer, got ${r[key]}`);
+  check(Number.isInteger(r.probeSize) && r.probeSize >= 3, `probeSize must be an integer ≥ 3 (the probe's graphs need 3 images), got ${r.probeSize}`);
   for (const key of ['baseLr', 'minLr', 'weightDecay', 'uniformityWeight'] as const) check(Number.isFinite(r[key]) && r[key] >= 0, `${key} must be a non-negative number, got ${r[key]}`);
   for (const [key, v] of [['lr', r.lr], ['temperature', r.temperature], ['magma.rbfScale', magma.rbfScale], ['magma.fixedGamma', magma.fixedGamma]] as const) {
     check(v === undefined || (Number.isFinite(v) && v > 0), `${key} must be a positive number, got ${v}`);

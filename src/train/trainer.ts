@@ -13,7 +13,9 @@ import type { Param } from '../nn/params';
 import { Rng, type RngState } from '../random';
 import { CheckpointError, readCheckpointFile, rollBackAdvice, type StoredTensor, writeCheckpointFile } from './checkpoint';
 import { scaledLr, warmupCosineLr } from './lr';
-import { LaplacianTracker, type DynamicsRecord } from './dynamics';
+import { batchToTensor } from '../data/tensor';
+import { magmaGraph } from '../losses/index';
+import { ProbeDynamics, type ProbeRecord } from './dynamics';
 import { concatRows, GradientSum, type GradientResult, readScalars, splitBatch } from './gradients';
 import { createMethod, type Method, type PreparedBatch } from './methods';
 import { AdamW, NonFiniteGradientError } from './optimizer';
@@ -34,10 +36,10 @@ export interface StepRecord {
   epoch: number;
   /** λ of the MAGMA term (methods with MAGMA only). */
   lambda?: number;
-  /** γ of the reference layer's graph in this batch (absent for batches of fewer than 3 images). */
+  /** γ of the first reference block's graph on this step's batch (absent for batches of fewer than 3 images). */
   gamma?: number;
-  /** Laplacian metrics of the reference layer, every `dynamicsEvery` steps. */
-  dynamics?: DynamicsRecord;
+  /** The training dynamics on the fixed probe batch, at step 1 and every `probeEvery` steps (when a probe is set). */
+  probe?: ProbeRecord;
   /** Images in the step (all micro-batches). */
   batchSize: number;
   /** Wall time of the step in milliseconds. */
@@ -70,7 +72,7 @@ export class Trainer {
   readonly params: Param[];
   private readonly optimizer: AdamW;
   private rng: Rng;
-  private readonly tracker: LaplacianTracker;
+  private probe?: ProbeDynamics;
   private readonly listeners = new Set<(r: StepRecord) => void>();
   private disposed = false;
 
@@ -80,7 +82,25 @@ export class Trainer {
     this.params = [...model.params, ...this.method.params];
     this.optimizer = new AdamW(this.params, this.options);
     this.rng = new Rng(this.options.seed, 0x57e9);
-    this.tracker = new LaplacianTracker(this.options.magma);
+  }
+
+  /**
+   * Sets the fixed probe batch on which the training dynamics are measured (see
+   * {@link ProbeRecord}): the first `probeSize` of `images`, which should be held out of
+   * training (e.g. test images). The masked methods see them through one set of masks drawn once
+   * from the trainer's seed, so every measurement sees the same inputs. {@link fit} sets it from
+   * its `heldOut` option, and the command line from the test split.
+   */
+  setProbe(images: Batch | tf.Tensor4D): void {
+    const n = Math.min(images.shape[0], this.options.probeSize);
+    check(n >= 3, `the probe batch needs at least 3 images for its graphs, got ${images.shape[0]}`);
+    const first = tf.tidy(() => {
+      const all = images instanceof tf.Tensor ? images : batchToTensor(images);
+      return tf.slice(all, [0, 0, 0, 0], [n, -1, -1, -1]) as tf.Tensor4D;
+    });
+    const masking = this.method.masked ? this.model.randomMasking(new Rng(this.options.seed, 0x960be), n) : null;
+    this.probe?.dispose();
+    this.probe = new ProbeDynamics(this.model, first, masking, this.options.magma.reference, this.options.magma);
   }
 
   /** Optimizer steps done so far. */
@@ -138,14 +158,15 @@ export class Trainer {
       this.assertFinite(result.total, result.parts);
       this.applyUpdate(result.grads, lr);
       applied = true;
-      const tracked = this.tracker.update(result.tracked, this.options.dynamicsEvery > 0 && this.stepCount % this.options.dynamicsEvery === 0);
+      const every = this.options.probeEvery;
+      const probe = this.probe && every > 0 && (this.stepCount === 1 || this.stepCount % every === 0) ? this.probe.measure() : undefined;
       const record: StepRecord = {
         step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(epoch),
-        gamma: tracked.gamma, dynamics: tracked.dynamics, batchSize: size, ms: performance.now() - start,
+        gamma: batchGamma(result.tracked, this.options.magma), probe, batchSize: size, ms: performance.now() - start,
       };
       if (record.lambda === undefined) delete record.lambda;
       if (record.gamma === undefined) delete record.gamma;
-      if (record.dynamics === undefined) delete record.dynamics;
+      if (record.probe === undefined) delete record.probe;
       this.history.push(record);
       for (const listener of this.listeners) listener(record);
       return record;
@@ -178,7 +199,8 @@ export class Trainer {
    * `warmupSteps`) for the learning-rate schedule to span the fit.
    */
   async fit(dataset: Dataset, opts: FitOptions): Promise<StepRecord[]> {
-    const { epochs, batchSize, transform, onStep } = opts;
+    const { epochs, batchSize, transform, onStep, heldOut } = opts;
+    if (heldOut && !this.probe) this.setProbe(heldOut.take(this.options.probeSize));
     const seed = opts.seed ?? this.options.seed;
     check(Number.isFinite(epochs) && epochs > 0, `fit: epochs must be a number > 0, got ${epochs}`);
     check(Number.isInteger(batchSize) && batchSize > 0, `fit: batchSize must be a positive integer, got ${batchSize}`);
@@ -210,7 +232,7 @@ export class Trainer {
         const terms = this.method.batchTerms(f.representations, epoch);
         const parts = { ...f.sampleLosses, ...terms.parts };
         kept = Object.fromEntries(Object.entries(parts).map(([n, t]) => [n, tf.keep(tf.clone(t))]));
-        tracked.push(tf.keep(tf.clone(f.representations[this.method.dynamicsKey])));
+        tracked.push(tf.keep(tf.clone(f.representations[this.method.gammaKey])));
         const sampleTotal = Object.values(f.sampleLosses).reduce<tf.Scalar>((a, b) => tf.add(a, b), tf.scalar(0));
         return tf.div(tf.add(sampleTotal, terms.total), k) as tf.Scalar;
       }, this.params.map((q) => q.variable));
@@ -233,7 +255,7 @@ export class Trainer {
     const keys = this.method.batchKeys;
     const k = prepared.length;
     const passOne = prepared.map((p) => tf.tidy(() => this.method.forward(p, true).representations));
-    const pooled = Object.fromEntries([...new Set([...keys, this.method.dynamicsKey])].map((key) => [key, concatRows(passOne.map((r) => r[key]))]));
+    const pooled = Object.fromEntries([...new Set([...keys, this.method.gammaKey])].map((key) => [key, concatRows(passOne.map((r) => r[key]))]));
     tf.dispose(passOne.flatMap((r) => Object.values(r)));
     let batchParts: Record<string, tf.Scalar> = {};
     const { value: batchTotal, grads: pooledGrads } = tf.valueAndGrads((...xs: tf.Tensor[]) => {
@@ -264,8 +286,8 @@ export class Trainer {
       acc.total += Object.values(sampleValues).reduce((a, b) => a + b, 0) / k;
       tf.dispose([value, ...Object.values(kept)]);
     }
-    tf.dispose([batchTotal, ...pooledGrads, ...Object.values(batchParts), ...Object.entries(pooled).filter(([key]) => key !== this.method.dynamicsKey).map(([, t]) => t)]);
-    return { ...acc.result(), tracked: pooled[this.method.dynamicsKey] };
+    tf.dispose([batchTotal, ...pooledGrads, ...Object.values(batchParts), ...Object.entries(pooled).filter(([key]) => key !== this.method.gammaKey).map(([, t]) => t)]);
+    return { ...acc.result(), tracked: pooled[this.method.gammaKey] };
   }
 
   private assertFinite(total: number, parts: Record<string, number>): void {
@@ -303,11 +325,11 @@ export class Trainer {
     return file;
   }
 
-  /** Frees the optimizer state, the method's parameters and the dynamics' last graph (the model is the caller's). */
+  /** Frees the optimizer state, the method's parameters and the probe batch (the model is the caller's). */
   dispose(): void {
     this.disposed = true;
     this.optimizer.dispose();
-    this.tracker.dispose();
+    this.probe?.dispose();
     for (const p of this.method.params) p.variable.dispose();
   }
 
@@ -375,6 +397,20 @@ export interface FitOptions {
   transform?: BatchTransform;
   /** Called after every step, e.g. to update a progress display. */
   onStep?: (record: StepRecord) => void;
+  /**
+   * Held-out images (e.g. the test split) whose first `probeSize` become the probe batch of the
+   * training dynamics, unless {@link Trainer.setProbe} was called.
+   */
+  heldOut?: Dataset;
+}
+
+/** γ of the graph of `x` [B, D] (undefined for fewer than 3 rows, where the graph is not defined). */
+function batchGamma(x: tf.Tensor2D, options: ResolvedTrainerOptions['magma']): number | undefined {
+  if (x.shape[0] < 3) return undefined;
+  return tf.tidy(() => {
+    const graph = magmaGraph(x, options);
+    return graph.gamma.dataSync()[0];
+  });
 }
 
 /** What {@link loadCheckpoint} returns. */
