@@ -15,6 +15,7 @@ threads, MAGMA's blocks and lambda); then one JSON command per line on stdin, on
 line on stdout:
   {"cmd": "info"}                                   torch version, threads, the BLAS library loaded
   {"cmd": "check", "dir": d}                        loss parts for d/weights.safetensors and d/inputs.safetensors
+  {"cmd": "forward", "dir": d}                      the same inputs' latent, prediction and loss, to d/outputs.safetensors
   {"cmd": "parity", "dir": d, "batch": 4, "seed": 0}  a random model and what it computes, written to d
   {"cmd": "time", "batch": 64, "steps": 4, "warmup": 1}  wall time of each training step, ms
   {"cmd": "matmuls", "shapes": [[m, k, n], ...], "repeats": 5}  best total time of these products, ms
@@ -296,6 +297,14 @@ def main():
             grad_norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in model.parameters() if p.grad is not None))
             model.zero_grad(set_to_none=True)
             answer = {'loss': total.item(), 'parts': parts, 'gradNorm': grad_norm}
+        elif command['cmd'] == 'forward':
+            images, ids_keep, ids_restore, mask = load_check(model, command['dir'])
+            with torch.no_grad():
+                latent, _ = model.forward_encoder(images, ids_keep)
+                pred = model.forward_decoder(latent, ids_restore)
+                loss = model.forward_loss(model.patchify(images), pred, mask)
+            write_safetensors(os.path.join(command['dir'], 'outputs.safetensors'), {'latent': latent, 'pred': pred, 'loss': loss.reshape(1)})
+            answer = {'written': ['outputs.safetensors']}
         elif command['cmd'] == 'parity':
             write_parity(cfg, command['dir'], command['batch'], command['seed'])
             answer = {'written': ['weights.safetensors', 'expected.safetensors']}

@@ -15,7 +15,7 @@ import type { MaeConfig } from '../src/config';
 import { magma } from '../src/losses/magma';
 import { meanPatchTokens, type Mae } from '../src/nn/mae';
 import { visibleIndices, type Masking } from '../src/nn/masking';
-import { writeSafetensors } from '../src/safetensors';
+import { SafetensorsFile, writeSafetensors } from '../src/safetensors';
 
 /** Debian's Python, where apt installs python3-torch. */
 const PYTHON = '/usr/bin/python3';
@@ -122,6 +122,30 @@ export class TorchStep {
    * `images` and `masking` are written to a temporary folder and loaded by the PyTorch process.
    */
   async checkSameModel(model: Mae, images: tf.Tensor4D, masking: Masking, config: TorchStepConfig): Promise<SameModelCheck> {
+    return this.inFolderWith(model, images, masking, async (dir) => {
+      const torch = await this.ask<{ loss: number; parts: { reconstruction: number; magma: number }; gradNorm: number }>({ cmd: 'check', dir });
+      const ours = tfjsLoss(model, images, masking, config);
+      const theirs = { loss: torch.loss, ...torch.parts, gradNorm: torch.gradNorm };
+      const keys = ['loss', 'reconstruction', 'magma', 'gradNorm'] as const;
+      const maxRelativeDifference = Math.max(...keys.map((k) => Math.abs(ours[k] - theirs[k]) / Math.max(Math.abs(theirs[k]), 1e-12)));
+      return { tfjs: ours, torch: theirs, maxRelativeDifference };
+    });
+  }
+
+  /**
+   * What PyTorch's models_mae.py modules compute with magma-lab's weights for `images` and
+   * `masking`: the encoder's latent [B, 1+K, D], the prediction [B, L, P] and the loss.
+   */
+  async forward(model: Mae, images: tf.Tensor4D, masking: Masking): Promise<{ latent: Float32Array; pred: Float32Array; loss: number }> {
+    return this.inFolderWith(model, images, masking, async (dir) => {
+      await this.ask({ cmd: 'forward', dir });
+      const out = SafetensorsFile.open(path.join(dir, 'outputs.safetensors'));
+      return { latent: out.read('latent').values, pred: out.read('pred').values, loss: out.read('loss').values[0] };
+    });
+  }
+
+  /** Runs `f` on a temporary folder holding the model's weights (models_mae.py names), the images and the masks. */
+  private async inFolderWith<T>(model: Mae, images: tf.Tensor4D, masking: Masking, f: (dir: string) => Promise<T>): Promise<T> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'magma-bench-'));
     try {
       model.saveWeights(path.join(dir, 'weights.safetensors'), { layout: 'mae' });
@@ -132,12 +156,7 @@ export class TorchStep {
         { name: 'ids_restore', shape: [batch, tokens], values: Float32Array.from(masking.idsRestore) },
         { name: 'mask', shape: [batch, tokens], values: masking.mask },
       ]);
-      const torch = await this.ask<{ loss: number; parts: { reconstruction: number; magma: number }; gradNorm: number }>({ cmd: 'check', dir });
-      const ours = tfjsLoss(model, images, masking, config);
-      const theirs = { loss: torch.loss, ...torch.parts, gradNorm: torch.gradNorm };
-      const keys = ['loss', 'reconstruction', 'magma', 'gradNorm'] as const;
-      const maxRelativeDifference = Math.max(...keys.map((k) => Math.abs(ours[k] - theirs[k]) / Math.max(Math.abs(theirs[k]), 1e-12)));
-      return { tfjs: ours, torch: theirs, maxRelativeDifference };
+      return await f(dir);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

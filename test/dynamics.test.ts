@@ -46,7 +46,7 @@ describe('training dynamics on a fixed probe batch', function () {
     const trainer = createTrainer(model, { method: 'mae', lr: 1e-3, seed: 4, magma: { reference: [0, 1], target: -1 }, probeEvery: 2, probeSize: 12 });
     const probeImages = data.test.take(12);
     trainer.setProbe(probeImages);
-    const r = await trainer.step(data.train.take(16)); // the probe measures the model after the step's update
+    // The probe measures the weights a step starts from: take the expected values before the step.
     const masking = model.randomMasking(new Rng(4, 0x960be), 12); // the trainer's fixed masks (its seed, the probe's stream)
     const expected = tf.tidy(() => {
       const out = model.forwardEncoder(batchToTensor(probeImages), masking);
@@ -59,6 +59,7 @@ describe('training dynamics on a fixed probe batch', function () {
       };
       return { layers: [layer(0), layer(1)], cls: featureNorms(featureMatrix(cls)).mean, uniformity: uniformity(cls).dataSync()[0], blocks: blocks.map((b) => featureNorms(featureMatrix(b)).mean) };
     });
+    const r = await trainer.step(data.train.take(16));
     const p = r.probe!;
     assert.deepEqual(p.layers.map((l) => l.block), [0, 1], 'one entry per reference block');
     p.layers.forEach((l, i) => assertClose([l.gamma, l.lambda2, l.laplacianEnergy, l.featureNorm],
@@ -67,11 +68,29 @@ describe('training dynamics on a fixed probe batch', function () {
     // Steps 1, 2, 4 with probeEvery 2; the other reference block's curves get its number.
     for (let i = 0; i < 3; i++) await trainer.step(data.train.take(16));
     assert.deepEqual(trainer.history.map((h) => h.probe !== undefined), [true, true, false, true]);
-    const chart = await show.curves(trainer.history, { keys: ['lambda2', 'lambda2@1', 'featureNorm@1', 'uniformity'] });
+    const chart = await show.curves(trainer.history, { keys: ['lambda2', 'lambda2@1', 'featureNorm@1', 'clsUniformity'] });
     const metrics = new Set((chart.data[show.MIME.vegaLite] as { data: { values: { metric: string }[] } }).data.values.map((v) => v.metric));
     assert.ok(metrics.has('λ₂ of the Laplacian (probe), block 1') && metrics.has('reference-block norm (probe), block 1'), [...metrics].join('; '));
     trainer.dispose();
     model.dispose();
+  });
+
+  it('step 1 measures the initialization: arms that share it start from the same probe record', async () => {
+    const first = async (method: 'mae' | 'm-mae' | 'u-mae') => {
+      const model = createMae(testConfig, { seed: 9 });
+      const trainer = createTrainer(model, { method, lr: 1e-2, seed: 9, probeEvery: 1 });
+      trainer.setProbe(data.test.take(8));
+      await trainer.step(data.train.take(16));
+      await trainer.step(data.train.take(16));
+      const [a, b] = trainer.history.map((r) => r.probe!);
+      trainer.dispose();
+      model.dispose();
+      return [a, b];
+    };
+    const [mae, mMae, uMae] = [await first('mae'), await first('m-mae'), await first('u-mae')];
+    assert.deepEqual(mMae[0], mae[0]);
+    assert.deepEqual(uMae[0], mae[0]);
+    assert.notDeepEqual(mMae[1].layers[0].gamma, mae[1].layers[0].gamma, 'after one update the losses have moved the arms apart');
   });
 
   it('fit takes the probe from heldOut; no tensor leaks over steps; same seed, same records; two-view methods see whole images', async () => {

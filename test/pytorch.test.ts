@@ -10,8 +10,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TorchStep, torchImportable } from '../bench/torch';
 import type { MaeConfig } from '../src/config';
+import { createMae } from '../src/nn/mae';
 import { fromShuffle } from '../src/nn/masking';
 import { loadPretrained } from '../src/nn/pretrained';
+import { Rng } from '../src/random';
 import { SafetensorsFile } from '../src/safetensors';
 import { COMPUTE_PATHS, maxRelativeDiff, tempDir, useBackend } from './helpers';
 
@@ -39,6 +41,27 @@ describe('PyTorch parity (models_mae.py weights as safetensors)', function () {
       torch.close();
     }
     expected = SafetensorsFile.open(path.join(dir, 'expected.safetensors'));
+  });
+
+  it("the other way: magma-lab's saveWeights (models_mae.py names, its default decoder ε 1e-5) in PyTorch's modules gives the same prediction and loss", async () => {
+    await useBackend('wasm');
+    const model = createMae({ ...config, decoderNormEps: 1e-5 }, { seed: 2 });
+    const torch = new TorchStep({ model: model.config, threads: 1, referenceBlocks: [0], targetBlock: 1, lambda: 1 });
+    const images = tf.randomNormal([3, 16, 16, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const masking = model.randomMasking(new Rng(2), 3);
+    try {
+      const theirs = await torch.forward(model, images, masking);
+      tf.tidy(() => {
+        const out = model.forward(images, masking);
+        const [pred, latent] = [maxRelativeDiff(out.pred.dataSync(), theirs.pred), maxRelativeDiff(out.encoder.latent.dataSync(), theirs.latent)];
+        assert.ok(pred <= 1e-4 && latent <= 1e-4, `relative differences: prediction ${pred.toExponential(2)}, latent ${latent.toExponential(2)}`);
+        assert.ok(Math.abs(out.loss.dataSync()[0] - theirs.loss) <= 1e-4 * theirs.loss);
+      });
+    } finally {
+      torch.close();
+      images.dispose();
+      model.dispose();
+    }
   });
 
   for (const computePath of COMPUTE_PATHS) {

@@ -13,7 +13,7 @@ export interface CurvesOptions {
    * `lambda`, `gamma` (of each training batch); and of the probe batch (see `Trainer.setProbe`):
    * `probeGamma`, `lambda2`, `spectralGap`, `laplacianEnergy`, `laplacianChange`,
    * `affinityChange`, `featureNorm` (of the first reference block; the others' get `@<block>`,
-   * e.g. `lambda2@1`), `clsNorm` and `uniformity`. Default: every metric the histories hold but
+   * e.g. `lambda2@1`), `clsNorm` and `clsUniformity`. Default: every metric the histories hold but
    * `spectralGap` (equal to λ2, as λ1 = 0) and the other reference blocks', with loss parts only
    * when there are several (a single part is the loss).
    */
@@ -24,8 +24,11 @@ export interface CurvesOptions {
   columns?: number;
 }
 
-/** y-axis labels: 3 significant digits, exponents for tiny values such as learning rates. */
-const Y_LABEL = "datum.value !== 0 && abs(datum.value) < 1e-3 ? format(datum.value, '.1e') : format(datum.value, '.3~g')";
+/**
+ * y-axis labels: vega's own (as many digits as the tick spacing needs, so a narrow range such as
+ * 11.302…11.306 still reads apart), with exponents for tiny values such as learning rates.
+ */
+const Y_LABEL = "datum.value !== 0 && abs(datum.value) < 1e-3 ? format(datum.value, '.1e') : datum.label";
 
 /** One point of the long-form data behind the chart. */
 interface Point {
@@ -40,7 +43,7 @@ const TITLES: Record<string, string> = {
   loss: 'loss (total)', lr: 'learning rate', lambda: 'λ (MAGMA weight)', gamma: 'γ, training batch',
   probeGamma: 'γ, probe batch', lambda2: 'λ₂ of the Laplacian (probe)', spectralGap: 'spectral gap λ₂ − λ₁ (probe)',
   laplacianEnergy: 'Laplacian energy Σ|λᵢ − 1| (probe)', laplacianChange: '‖L − L_prev‖F (probe)', affinityChange: '‖W − W_prev‖F (probe)',
-  featureNorm: 'reference-block norm (probe)', clsNorm: 'CLS feature norm (probe)', uniformity: 'uniformity of CLS (probe)',
+  featureNorm: 'reference-block norm (probe)', clsNorm: 'CLS feature norm (probe)', clsUniformity: 'uniformity of CLS (probe)',
 };
 
 /** The probe's per-block metrics, by their key for the first reference block. */
@@ -60,7 +63,7 @@ function metricsOf(r: StepRecord): Record<string, number> {
       }
     });
     out.clsNorm = r.probe.clsNorm;
-    out.uniformity = r.probe.uniformity;
+    out.clsUniformity = r.probe.uniformity; // not `uniformity`: that is U-MAE's loss part on the training batch
   }
   for (const k of Object.keys(out)) if (!Number.isFinite(out[k])) delete out[k];
   return out;
@@ -70,7 +73,7 @@ function metricsOf(r: StepRecord): Record<string, number> {
 function defaultKeys(records: StepRecord[], present: Set<string>): string[] {
   const parts = new Set(records.flatMap((r) => Object.keys(r.parts)));
   const order = ['loss', ...(parts.size > 1 ? parts : []), 'lr', 'lambda', 'gamma', 'probeGamma', 'lambda2', 'laplacianEnergy',
-    'laplacianChange', 'affinityChange', 'featureNorm', 'clsNorm', 'uniformity'];
+    'laplacianChange', 'affinityChange', 'featureNorm', 'clsNorm', 'clsUniformity'];
   return order.filter((k) => present.has(k));
 }
 

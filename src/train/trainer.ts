@@ -38,7 +38,10 @@ export interface StepRecord {
   lambda?: number;
   /** γ of the first reference block's graph on this step's batch (absent for batches of fewer than 3 images). */
   gamma?: number;
-  /** The training dynamics on the fixed probe batch, at step 1 and every `probeEvery` steps (when a probe is set). */
+  /**
+   * The training dynamics on the fixed probe batch, at step 1 and every `probeEvery` steps (when a
+   * probe is set), of the weights the step started from (as `loss`): step 1's is the initialization.
+   */
   probe?: ProbeRecord;
   /** Images in the step (all micro-batches). */
   batchSize: number;
@@ -148,6 +151,10 @@ export class Trainer {
       `got ${termBatch}${twoPass || k === 1 ? '' : ' per micro-batch'}; use a larger batch`);
     const lr = this.learningRate(size);
     const rngBefore = this.rng.state(); // a refused step leaves the random stream where it was
+    // The probe sees the weights this step starts from, as the step's loss does (so step 1 is the initialization).
+    const every = this.options.probeEvery;
+    const step = this.stepCount + 1;
+    const probe = this.probe && every > 0 && (step === 1 || step % every === 0) ? this.probe.measure() : undefined;
     const micro = splitBatch(batch, k);
     const prepared = micro.map((mb) => this.method.prepare(mb, this.rng));
     if (k > 1 && batch instanceof tf.Tensor) tf.dispose(micro as tf.Tensor4D[]); // prepare made its own copies
@@ -158,8 +165,6 @@ export class Trainer {
       this.assertFinite(result.total, result.parts);
       this.applyUpdate(result.grads, lr);
       applied = true;
-      const every = this.options.probeEvery;
-      const probe = this.probe && every > 0 && (this.stepCount === 1 || this.stepCount % every === 0) ? this.probe.measure() : undefined;
       const record: StepRecord = {
         step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(epoch),
         gamma: batchGamma(result.tracked, this.options.magma), probe, batchSize: size, ms: performance.now() - start,
