@@ -14,7 +14,7 @@ import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
 import type { Dataset } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import { linear } from '../nn/layers';
-import { clsToken, createMae, type Mae, meanPatchTokens } from '../nn/mae';
+import { clsToken, Mae, meanPatchTokens } from '../nn/mae';
 import { type LinearParams, type Param, ParamStore } from '../nn/params';
 import { yieldToEventLoop } from '../progress';
 import { Rng } from '../random';
@@ -126,9 +126,10 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     check(bad < 0, `${split.name}: image ${bad} has label ${split.labels[bad]}, outside 0..${classes - 1}; fine-tuning needs every image labelled`);
   }
 
-  // The copy: the same config, the pre-trained weights copied in (or left at a fresh init).
-  const net = createMae(model.config, { seed: o.seed });
-  if (o.init === 'pretrained') model.params.forEach((p, i) => net.params[i].variable.assign(p.variable));
+  // The copy: the same encoder (classification needs no decoder), the pre-trained weights copied
+  // in (or left at a fresh init). The encoder's parameters come first in both, in the same order.
+  const net = new Mae(model.config, o.seed, { decoder: false });
+  if (o.init === 'pretrained') net.params.forEach((p, i) => p.variable.assign(model.params[i].variable));
   const store = new ParamStore(new Rng(o.seed, 0x4ead));
   const head: LinearParams = {
     weight: store.normal('head.weight', [model.config.encoderWidth, classes], 2e-5, true), // MAE: trunc_normal(std=2e-5)
