@@ -1,8 +1,9 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseArgs } from '../src/cli/args';
-import { pretrainingSet, trainOptions } from '../src/cli/train';
+import { parseArgs } from '../src/options';
+import { trainOptions } from '../src/cli/train';
+import { pretrainingSet } from '../src/experiments/run';
 import { Dataset } from '../src/data/dataset';
 import { ConfigError, resolveConfig } from '../src/config';
 import { loadCheckpoint } from '../src/train/trainer';

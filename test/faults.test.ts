@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as tf from '@tensorflow/tfjs';
-import { parseArgs } from '../src/cli/args';
+import { parseArgs } from '../src/options';
 import { trainOptions } from '../src/cli/train';
 import { readIdx, writeIdx } from '../src/data/idx';
 import { FileError, lockFolder, writeFileAtomic } from '../src/io';

@@ -7,7 +7,7 @@
 import { check } from '../config';
 import type { Dataset, DatasetSplits } from '../data/dataset';
 import { datasetNames, datasetOptionKeys, isDatasetName, load } from '../data/load';
-import { helpText, type OptionSpecs, parseArgs } from './args';
+import { helpText, type OptionSpecs, parseArgs } from '../options';
 
 /** Options of `magma-lab data`. */
 export const dataOptions = {

@@ -6,9 +6,9 @@ import { check } from '../config';
 import { load } from '../data/load';
 import { lockFolder } from '../io';
 import { loadCheckpoint } from '../train/trainer';
-import { type OptionSpecs, parseArgs } from './args';
+import { type OptionSpecs, parseArgs } from '../options';
 import { readRunConfig } from '../train/runFolder';
-import { evaluateRun } from './train';
+import { evaluateRun } from '../experiments/run';
 
 /** Options of `magma-lab eval`. */
 export const evalOptions = {

@@ -10,7 +10,7 @@ import { finetune, type FinetuneBlocks } from '../eval/finetune';
 import { lockFolder, writeJsonAtomic } from '../io';
 import { ProgressBar } from '../progress';
 import { loadCheckpoint } from '../train/trainer';
-import { type OptionSpecs, parseArgs } from './args';
+import { type OptionSpecs, parseArgs } from '../options';
 import { readRunConfig } from '../train/runFolder';
 
 /** Options of `magma-lab finetune`. */

@@ -11,7 +11,7 @@ import { DataError } from '../data/errors';
 import { FileError } from '../io';
 import { CheckpointError } from '../train/checkpoint';
 import { NonFiniteLossError } from '../train/trainer';
-import { helpText } from './args';
+import { helpText } from '../options';
 import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
 import { finetuneCommand, finetuneOptions } from './finetune';

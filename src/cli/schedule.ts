@@ -4,7 +4,7 @@
  */
 import { check } from '../config';
 import { formatSchedule, parseSchedule, scheduleTable } from '../train/schedules';
-import { helpText, type OptionSpecs, parseArgs } from './args';
+import { helpText, type OptionSpecs, parseArgs } from '../options';
 
 /** Options of `magma-lab schedule`. */
 export const scheduleOptions = {

@@ -1,8 +1,10 @@
 /**
  * A small typed option parser: each command declares its options once (name, type, default,
  * help), and gets parsing, validation with the valid choices in the error, and `--help` text.
+ * The same specs validate options given as plain objects (an experiment grid's settings, which
+ * are the train command's options in camelCase).
  */
-import { ConfigError } from '../config';
+import { ConfigError } from './config';
 
 /** One declared option. */
 export interface OptionSpec {
@@ -62,25 +64,42 @@ export function parseArgs(argv: string[], specs: OptionSpecs, command: string): 
     }
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new ConfigError(`--${flag} needs a value (${spec.help})`);
-    options[name] = convert(raw, spec, flag);
+    options[name] = convert(raw, spec, `--${flag}`);
   }
   return { options, positional, given };
 }
 
-function convert(raw: string, spec: OptionSpec, flag: string): string | number {
+/**
+ * Checks options given as an object (camelCase names) against `specs` and fills in the defaults;
+ * throws a {@link ConfigError} naming `where` and the bad option, as {@link parseArgs} does.
+ */
+export function optionsFromObject(values: Record<string, unknown>, specs: OptionSpecs, where: string): ParsedArgs['options'] {
+  const options: ParsedArgs['options'] = Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, s.default]));
+  for (const [name, value] of Object.entries(values)) {
+    const spec = specs[name];
+    if (!spec) throw new ConfigError(`unknown option '${name}' in ${where}; valid options: ${Object.keys(specs).join(', ')}`);
+    if (value === undefined) continue;
+    const ok = spec.type === 'boolean' ? typeof value === 'boolean' : spec.type === 'string' ? typeof value === 'string' : typeof value === 'number';
+    if (!ok) throw new ConfigError(`${where}: ${name} must be ${spec.type === 'integer' ? 'an integer' : `a ${spec.type}`}, got ${JSON.stringify(value)}`);
+    options[name] = typeof value === 'boolean' ? value : convert(String(value), spec, `${where}: ${name}`);
+  }
+  return options;
+}
+
+function convert(raw: string, spec: OptionSpec, what: string): string | number {
   if (spec.type === 'string') {
     if (spec.choices && !spec.choices.includes(raw)) {
-      throw new ConfigError(`--${flag} ${raw} is not valid; choose one of: ${spec.choices.join(', ')}`);
+      throw new ConfigError(`${what} ${raw} is not valid; choose one of: ${spec.choices.join(', ')}`);
     }
     return raw;
   }
   const value = Number(raw);
-  const what = spec.type === 'integer' ? 'an integer' : 'a number';
+  const kind = spec.type === 'integer' ? 'an integer' : 'a number';
   if (raw.trim() === '' || !Number.isFinite(value) || (spec.type === 'integer' && !Number.isInteger(value))) {
-    throw new ConfigError(`--${flag} must be ${what}, got '${raw}'`);
+    throw new ConfigError(`${what} must be ${kind}, got '${raw}'`);
   }
-  if (spec.min !== undefined && value < spec.min) throw new ConfigError(`--${flag} must be at least ${spec.min}, got ${value}`);
-  if (spec.positive && !(value > 0)) throw new ConfigError(`--${flag} must be greater than 0, got ${value}`);
+  if (spec.min !== undefined && value < spec.min) throw new ConfigError(`${what} must be at least ${spec.min}, got ${value}`);
+  if (spec.positive && !(value > 0)) throw new ConfigError(`${what} must be greater than 0, got ${value}`);
   return value;
 }
 
