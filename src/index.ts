@@ -51,5 +51,6 @@ import * as evaluation from './eval/index';
 export { evaluation as eval };
 export * as analysis from './eval/analysis';
 export * as runs from './eval/runs';
+export * as experiments from './experiments/index';
 export type { RunConfig } from './train/runFolder';
 export * as show from './show/index';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { strict as assert } from 'assert';
 import { Dataset } from '../src/data/dataset';
-import { formatMeanStd, knn, linearProbe, pairedDifference, pixelFeatures, studentTwoSidedP, summarize, type Features, type KnnMetric } from '../src/eval';
+import { formatMeanStd, knn, linearProbe, pairedDifference, pixelFeatures, studentCritical, studentTwoSidedP, summarize, type Features, type KnnMetric } from '../src/eval';
 import { Rng } from '../src/random';
 
 /** Features from a list of rows. */
@@ -246,7 +246,10 @@ describe('eval', () => {
       // Two-sided 5 % critical values of Student's t (any statistics table).
       for (const [df, t] of [[2, 4.302653], [4, 2.776445], [10, 2.228139], [30, 2.042272], [1000, 1.962339]]) {
         assert.ok(Math.abs(studentTwoSidedP(t, df) - 0.05) < 1e-6, `df ${df}: ${studentTwoSidedP(t, df)}`);
+        assert.ok(Math.abs(studentCritical(0.05, df) - t) < 1e-5, `critical t, df ${df}: ${studentCritical(0.05, df)}`);
       }
+      assert.ok(Math.abs(studentCritical(0.05, 1) - 12.7062047) < 1e-6); // df 1: tan(π/2 · 0.95)
+      assert.throws(() => studentCritical(0, 3), /p must be in \(0, 1\)/);
       assert.equal(studentTwoSidedP(Infinity, 3), 0);
       assert.throws(() => studentTwoSidedP(1, 0), /degrees of freedom/);
     });
@@ -257,12 +260,15 @@ describe('eval', () => {
       assert.ok(effect.sameSign);
       assert.ok(Math.abs(effect.t - effect.mean / (effect.std / Math.sqrt(3))) < 1e-12);
       assert.ok(effect.p < 0.05);
-      assert.match(effect.verdict, /^-3\.83 ± 0\.76 points over 3 seeds; same sign in all 3 seeds; paired t = -8\.69 \(2 d\.f\.\), p = 0\.013: an effect at the 5 % level$/);
+      // 95 % interval: mean ± 4.302653 · std / √3 (t₀.₉₇₅ with 2 d.f.).
+      assert.ok(Math.abs(effect.interval95[0] - -5.730630) < 1e-5 && Math.abs(effect.interval95[1] - -1.936037) < 1e-5, `${effect.interval95}`);
+      assert.match(effect.verdict, /^-3\.83 ± 0\.76 points over 3 seeds, 95 % interval \[-5\.73, -1\.94\]; same sign in all 3 seeds; paired t = -8\.69 \(2 d\.f\.\), p = 0\.013: an effect at the 5 % level$/);
       const withinSpread = pairedDifference([0, 0, 0], [-0.1, -1, -0.2]);
       assert.ok(withinSpread.sameSign && withinSpread.p > 0.05);
       assert.match(withinSpread.verdict, /same sign in all 3 seeds; .*not significant at the 5 % level$/);
       assert.match(pairedDifference([0, 0, 0], [1, -1, 0.5]).verdict, /the sign changes across seeds; .*not significant/);
       assert.match(pairedDifference([1], [2]).verdict, /^\+1\.00 over 1 seed; one seed, no spread/);
+      assert.ok(pairedDifference([1], [2]).interval95.every(Number.isNaN));
       assert.throws(() => pairedDifference([1, 2], [1]), /2 baseline values but 1 after/);
     });
   });

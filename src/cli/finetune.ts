@@ -7,7 +7,8 @@ import { describeBackend, type BackendReport } from '../backend';
 import { check } from '../config';
 import { load } from '../data/load';
 import { finetune, type FinetuneBlocks } from '../eval/finetune';
-import { lockFolder, writeJsonAtomic } from '../io';
+import { writeFinetuneResult } from '../experiments/run';
+import { lockFolder } from '../io';
 import { ProgressBar } from '../progress';
 import { loadCheckpoint } from '../train/trainer';
 import { type OptionSpecs, parseArgs } from '../options';
@@ -66,7 +67,7 @@ export async function finetuneCommand(argv: string[], backend: BackendReport): P
     bar.finish();
     const file = path.join(runDir, `finetune-${blocks}${o.init === 'random' ? '-scratch' : ''}.json`);
     console.log(`${data.name}: fine-tuned top-1 ${(100 * result.accuracy).toFixed(2)} % on ${data.test.size} test images\n  recipe: ${result.recipe}`);
-    writeJsonAtomic(file, { accuracy: result.accuracy, history: result.history, trained: result.trained, recipe: result.recipe, trainedSteps: trainer.stepCount, finishedAt: new Date().toISOString() });
+    writeFinetuneResult(file, result, trainer.stepCount);
     process.stderr.write(`written ${file}\n`);
     result.dispose();
     trainer.dispose();

@@ -21,6 +21,8 @@ export interface PairedDifference extends SeedSummary {
   t: number;
   /** Two-sided p-value of the paired t-test with n − 1 degrees of freedom; NaN for a single seed. */
   p: number;
+  /** 95 % confidence interval of the mean difference, mean ± t₀.₉₇₅(n − 1) · std / √n; NaN bounds for a single seed. */
+  interval95: [number, number];
   /** One line: the difference, its sign pattern over seeds, t and p, and whether it is an effect at the 5 % level. */
   verdict: string;
 }
@@ -55,7 +57,10 @@ export function pairedDifference(before: number[], after: number[], unit = ''): 
   const sameSign = s.values.every((d) => d > 0) || s.values.every((d) => d < 0);
   const t = n > 1 ? s.mean / (s.std / Math.sqrt(n)) : NaN;
   const p = n > 1 ? studentTwoSidedP(t, n - 1) : NaN;
-  const head = `${formatMeanStd(s, 2, true)}${unit ? ` ${unit}` : ''} over ${n} seed${n > 1 ? 's' : ''}`;
+  const halfWidth = n > 1 ? studentCritical(0.05, n - 1) * s.std / Math.sqrt(n) : NaN;
+  const interval95: [number, number] = [s.mean - halfWidth, s.mean + halfWidth];
+  const ci = n > 1 ? `, 95 % interval [${interval95.map((x) => (x >= 0 ? '+' : '') + x.toFixed(2)).join(', ')}]` : '';
+  const head = `${formatMeanStd(s, 2, true)}${unit ? ` ${unit}` : ''} over ${n} seed${n > 1 ? 's' : ''}${ci}`;
   let verdict: string;
   if (n < 2) verdict = `${head}; one seed, no spread: cannot be told from noise`;
   else {
@@ -63,7 +68,7 @@ export function pairedDifference(before: number[], after: number[], unit = ''): 
     const test = `paired t = ${t.toFixed(2)} (${n - 1} d.f.), p = ${p.toPrecision(2)}`;
     verdict = `${head}; ${signs}; ${test}: ${p < 0.05 ? 'an effect at the 5 % level' : 'not significant at the 5 % level'}`;
   }
-  return { ...s, sameSign, t, p, verdict };
+  return { ...s, sameSign, t, p, interval95, verdict };
 }
 
 /** Two-sided p-value P(|T| ≥ |t|) of Student's t with `df` degrees of freedom: I_{df/(df+t²)}(df/2, 1/2). */
@@ -72,6 +77,20 @@ export function studentTwoSidedP(t: number, df: number): number {
   if (Number.isNaN(t)) return NaN;
   if (!Number.isFinite(t)) return 0;
   return regularizedBeta(df / (df + t * t), df / 2, 0.5);
+}
+
+/** The t with P(|T| ≥ t) = `p` for Student's t with `df` degrees of freedom (bisection on {@link studentTwoSidedP}). */
+export function studentCritical(p: number, df: number): number {
+  if (!(p > 0 && p < 1)) throw new Error(`studentCritical: p must be in (0, 1), got ${p}`);
+  let lo = 0;
+  let hi = 1;
+  while (studentTwoSidedP(hi, df) > p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTwoSidedP(mid, df) > p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
 }
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits). */

@@ -15,6 +15,7 @@ import { type BatchTransform, Dataset, type DatasetSplits } from '../data/datase
 import { ConcatStorage } from '../data/storage';
 import { datasetNames, load } from '../data/load';
 import { evaluate, type EvaluationReport, formatReport } from '../eval/evaluate';
+import type { FinetuneResult } from '../eval/finetune';
 import { appendLine, assertWritable, writeFileAtomic, writeJsonAtomic } from '../io';
 import { createMae } from '../nn/mae';
 import { type OptionSpecs, optionsFromObject } from '../options';
@@ -293,6 +294,11 @@ export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEp
   writeJsonAtomic(path.join(runDir, 'results.json'), { ...report, trainedSteps: trainer.stepCount, finalLoss: last?.loss, evaluatedAt: new Date().toISOString() });
   reporter.log(`results written to ${path.join(runDir, 'results.json')}`);
   return report;
+}
+
+/** Writes a fine-tuning result as `finetune-<name>.json` of a run folder (what `ml.runs.load` reads). */
+export function writeFinetuneResult(file: string, result: FinetuneResult, trainedSteps: number): void {
+  writeJsonAtomic(file, { accuracy: result.accuracy, history: result.history, trained: result.trained, recipe: result.recipe, trainedSteps, finishedAt: new Date().toISOString() });
 }
 
 /**

@@ -36,6 +36,8 @@ export type { Matrix, SimilarityOptions } from './similarity';
 export { compare, table } from './table';
 export type { CompareOptions, Row, TableOptions } from './table';
 export { progress } from './progress';
+export { gridProgress } from './gridProgress';
+export type { FinishedRun, GridProgressHandle } from './gridProgress';
 export type { ProgressHandle, ProgressOptions } from './progress';
 export { cka, spectrum } from './representations';
 export type { SpectrumOptions } from './representations';

@@ -1,0 +1,8 @@
+/**
+ * `ml.experiments`: comparisons of arms × seeds as run folders (grid), and single runs in run
+ * folders as the command line makes them (trainRun).
+ */
+export { cellSettings, grid, GridResult } from './grid';
+export type { FinetuneSettings, GridMetric, GridOptions, GridRun, GridSpec } from './grid';
+export { runConfigFromSettings, terminalReporter, trainOptions, trainRun } from './run';
+export type { RunReporter, TrainRunOptions, TrainSettings } from './run';
