@@ -13,6 +13,7 @@ function recorder(interruptAt?: { run: number; step: number }) {
   let run = -1;
   const handle: GridProgressHandle = {
     startRun: (index, count, label) => { run = index; events.push(`start ${index + 1}/${count} ${label}`); },
+    startTask: (label) => events.push(`task ${label}`),
     update: (phase, done) => {
       if (phase === 'train' && interruptAt && run === interruptAt.run && done === interruptAt.step) throw new Error('interrupted');
     },
@@ -48,7 +49,11 @@ describe('experiment grid', function () {
     assert.equal(tf.memory().numTensors, before, 'tensors left behind by the grid');
     assert.deepEqual(first.runs.map((r) => `${r.arm} s${r.seed}`), ['MAE s0', 'M-MAE s0', 'MAE s1', 'M-MAE s1']);
     assert.deepEqual(events.filter((e) => e.startsWith('start')), ['start 1/4 MAE, seed 0', 'start 2/4 M-MAE, seed 0', 'start 3/4 MAE, seed 1', 'start 4/4 M-MAE, seed 1']);
+    assert.equal(events[0], 'task raw-pixel baseline');
     assert.equal(events.at(-1), 'stop');
+    const pixels = JSON.parse(fs.readFileSync(path.join(runsDir, 'g', 'pixels.json'), 'utf8')).pixels;
+    assert.deepEqual(first.pixels, pixels);
+    for (const v of Object.values(first.pixels)) assert.ok(v > 0 && v <= 100, `raw-pixel accuracy ${v}`);
     for (const r of first.runs) {
       assert.equal(r.dir, path.join(runsDir, 'g', `${r.arm}-s${r.seed}`));
       for (const file of ['config.json', 'metrics.jsonl', 'checkpoint.ckpt', 'results.json', 'finetune-last.json']) assert.ok(fs.existsSync(path.join(r.dir, file)), `${r.dir}/${file}`);
@@ -72,7 +77,9 @@ describe('experiment grid', function () {
     const d = first.difference('MAE', 'M-MAE', 'knnCosine');
     assert.deepEqual(d.values, [first.runs[1].knnCosine - first.runs[0].knnCosine, first.runs[3].knnCosine - first.runs[2].knnCosine]);
     const rows = first.summary();
-    assert.deepEqual(rows.map((r) => r.arm), ['MAE', 'M-MAE']);
+    assert.deepEqual(rows.map((r) => r.arm), ['MAE', 'M-MAE', 'raw pixels (baseline)']);
+    assert.equal(rows[2]['linear probe (%)'], first.pixels.linearProbe.toFixed(2));
+    assert.equal(rows[2]['fine-tune last (%)'], '–');
     assert.deepEqual(Object.keys(rows[0]), ['arm', 'seeds', 'k-NN cosine (%)', 'k-NN euclidean (%)', 'linear probe (%)', 'fine-tune last (%)', 'final loss']);
     assert.match(String(rows[0]['linear probe (%)']), /^\d+\.\d\d ± \d+\.\d\d$/);
     assert.deepEqual(first.means('linearProbe'), { MAE: (first.runs[0].linearProbe + first.runs[2].linearProbe) / 2, 'M-MAE': (first.runs[1].linearProbe + first.runs[3].linearProbe) / 2 });
@@ -90,6 +97,8 @@ describe('experiment grid', function () {
     const again = await grid(spec('g'), { progress: handle });
     assert.deepEqual(table(again), table(first));
     assert.ok(again.runs.every((r) => r.seconds === 0));
+    assert.ok(!events.includes('task raw-pixel baseline'), 'the baseline is read back too');
+    assert.deepEqual(again.pixels, first.pixels);
     assert.ok(events.filter((e) => e.startsWith('done')).every((e) => e.endsWith('(found finished)')), events.join('\n'));
   });
 

@@ -408,7 +408,9 @@ describe('show: in a kernel (tslab stand-in)', () => {
   });
 
   it('gridProgress: the whole grid in ONE display updated in place, with the finished runs listed', () => {
-    const view = show.gridProgress('grid g');
+    const view = show.gridProgress('grid g', { every: 0 });
+    view.startTask('raw-pixel baseline', 2);
+    view.update('raw-pixel probe', 3, 50);
     view.startRun(0, 2, 'MAE, seed 0');
     view.update('train', 1, 3, 'loss 0.9');
     view.finishRun({ label: 'MAE, seed 0', summary: 'k-NN 70.0 %, probe 75.0 %' });
@@ -417,7 +419,9 @@ describe('show: in a kernel (tslab stand-in)', () => {
     assert.equal(new Set(sent.map((s) => s.message.transient.display_id)).size, 1);
     assert.deepEqual(sent.map((s) => s.update), sent.map((_, i) => i > 0));
     const texts = sent.map((s) => s.message.data[show.MIME.text] as string);
-    assert.match(texts[1], /^grid g: run 1\/2: MAE, seed 0 {2}· {2}starting/);
+    assert.match(texts[1], /^grid g: raw-pixel baseline {2}· {2}starting/);
+    assert.match(texts[2], /^grid g: raw-pixel baseline {2}· {2}raw-pixel probe 3\/50/);
+    assert.match(texts[3], /^grid g: run 1\/2: MAE, seed 0 {2}· {2}starting/);
     assert.match(texts[texts.length - 1], /^grid g: 1 of 2 runs done in \d+s\n {2}MAE, seed 0: k-NN 70\.0 %, probe 75\.0 %$/);
     assert.match(sent[sent.length - 1].message.data[show.MIME.html] as string, /<td[^>]*>MAE, seed 0<\/td><td>k-NN 70\.0 %, probe 75\.0 %<\/td>/);
   });

@@ -16,8 +16,11 @@ import { backendReport, type BackendReport, useBestBackend } from '../backend';
 import { check } from '../config';
 import { load } from '../data/load';
 import { finetune, type FinetuneOptions } from '../eval/finetune';
+import { knn } from '../eval/knn';
+import { linearProbe } from '../eval/linearProbe';
+import { pixelFeatures } from '../eval/rawPixels';
 import { formatMeanStd, pairedDifference, type PairedDifference, summarize } from '../eval/seeds';
-import { lockFolder } from '../io';
+import { lockFolder, writeJsonAtomic } from '../io';
 import { readRunConfig, type RunConfig } from '../train/runFolder';
 import { loadCheckpoint } from '../train/trainer';
 import { gridProgress } from '../show/gridProgress';
@@ -62,12 +65,19 @@ export interface GridRun {
   seconds: number;
 }
 
+/** The same k-NN and linear probe on raw pixels (0..1) of the grid's data: what the representations have to beat. */
+export interface PixelBaseline {
+  knnCosine: number;
+  knnEuclidean: number;
+  linearProbe: number;
+}
+
 /** A metric of {@link GridRun}: its number fields, or `finetune.<name>`. */
 export type GridMetric = 'knnCosine' | 'knnEuclidean' | 'linearProbe' | 'finalLoss' | `finetune.${string}`;
 
 /** The typed result table of a grid. */
 export class GridResult {
-  constructor(readonly spec: GridSpec, readonly runs: GridRun[]) {}
+  constructor(readonly spec: GridSpec, readonly runs: GridRun[], readonly pixels: PixelBaseline) {}
 
   get arms(): string[] {
     return Object.keys(this.spec.arms);
@@ -88,12 +98,14 @@ export class GridResult {
     });
   }
 
-  /** One row per arm: each metric as mean ± std over the seeds (for `show.table`). */
+  /** One row per arm: each metric as mean ± std over the seeds, then the raw-pixel row (for `show.table`). */
   summary(metrics: GridMetric[] = this.metrics()): Record<string, string | number>[] {
-    return this.arms.map((arm) => ({
+    const rows: Record<string, string | number>[] = this.arms.map((arm) => ({
       arm, seeds: this.seeds.length,
       ...Object.fromEntries(metrics.map((m) => [label(m), formatMeanStd(summarize(this.values(arm, m)), m === 'finalLoss' ? 4 : 2)])),
     }));
+    const pixel = (m: GridMetric) => (m in this.pixels ? this.pixels[m as keyof PixelBaseline].toFixed(2) : '–');
+    return [...rows, { arm: 'raw pixels (baseline)', seeds: '–', ...Object.fromEntries(metrics.map((m) => [label(m), pixel(m)])) }];
   }
 
   /** `after` − `before` per seed, with the paired t-test over seeds. */
@@ -210,6 +222,7 @@ export async function grid(spec: GridSpec, opts: GridOptions = {}): Promise<Grid
   const progress = opts.progress ?? gridProgress(`grid ${spec.name}`);
   const runs: GridRun[] = [];
   try {
+    const pixels = await pixelBaseline(spec, progress);
     for (const [index, { arm, seed }] of cells.entries()) {
       const label = `${arm}, seed ${seed}`;
       progress.startRun(index, cells.length, label);
@@ -218,10 +231,33 @@ export async function grid(spec: GridSpec, opts: GridOptions = {}): Promise<Grid
       progress.finishRun({ label, summary: `k-NN ${run.knnCosine.toFixed(1)} %, probe ${run.linearProbe.toFixed(1)} %` +
         finetunes.map(([name]) => `, fine-tune ${name} ${run.finetune[name].toFixed(1)} %`).join('') + (run.seconds === 0 ? ' (found finished)' : '') });
     }
+    return new GridResult(spec, runs, pixels);
   } finally {
     progress.stop();
   }
-  return new GridResult(spec, runs);
+}
+
+/**
+ * The raw-pixel k-NN and linear probe of the grid's data (the probe with the runs' recipe),
+ * computed once and kept in `<runsDir>/<name>/pixels.json`.
+ */
+async function pixelBaseline(spec: GridSpec, progress: ReturnType<typeof gridProgress>): Promise<PixelBaseline> {
+  const setup = runConfigFromSettings(cellSettings(spec, Object.keys(spec.arms)[0], spec.seeds[0]));
+  const file = path.join(spec.runsDir ?? 'runs', spec.name, 'pixels.json');
+  const recipe = { dataset: setup.dataset, dataOptions: setup.dataOptions, probeEpochs: setup.probeEpochs };
+  if (fs.existsSync(file)) {
+    const kept = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (JSON.stringify(kept.recipe) === JSON.stringify(recipe)) return kept.pixels;
+  }
+  progress.startTask('raw-pixel baseline', spec.seeds.length * Object.keys(spec.arms).length);
+  const { unlabeled: _pretrainingOnly, ...dataOptions } = setup.dataOptions; // the baseline needs labels
+  const data = await load(setup.dataset, dataOptions);
+  const [train, test] = [pixelFeatures(data.train), pixelFeatures(data.test)];
+  const neighbours = knn(train, test, { k: 10, onProgress: (done, total) => progress.update('raw-pixel k-NN', done, total) });
+  const probe = linearProbe(train, test, { epochs: setup.probeEpochs, seed: 0, onProgress: (done, total) => progress.update('raw-pixel probe', done, total) });
+  const pixels = { knnCosine: 100 * neighbours.cosine!.accuracy, knnEuclidean: 100 * neighbours.euclidean!.accuracy, linearProbe: 100 * probe.accuracy };
+  writeJsonAtomic(file, { recipe, pixels });
+  return pixels;
 }
 
 /** Trains (or resumes, or reads back) one cell, then evaluates and fine-tunes what is missing. */

@@ -21,6 +21,8 @@ export interface FinishedRun {
 export interface GridProgressHandle {
   /** Run `index` (0-based) of `count` starts; `label` names it (arm and seed). */
   startRun(index: number, count: number, label: string): void;
+  /** Work of the grid that is not a run (e.g. the raw-pixel baseline) starts; `count` is the grid's number of runs. */
+  startTask(label: string, count: number): void;
   /** The current run is at `done` of `total` in `phase` (`train`, or an evaluation phase). */
   update(phase: string, done: number, total: number, detail?: string): void;
   /** The current run ended. */
@@ -29,20 +31,19 @@ export interface GridProgressHandle {
   stop(): void;
 }
 
-/** Seconds between redraws in a notebook (the last state is always drawn). */
-const EVERY = 1;
-
 /**
- * The progress view of a grid of `count` runs.
+ * The progress view of a grid of runs.
  * @param title e.g. the grid's name
+ * @param opts.every seconds between redraws in a notebook (default 1; a run's start and end, and the last state, are always drawn)
  */
-export function gridProgress(title: string): GridProgressHandle {
+export function gridProgress(title: string, opts: { every?: number } = {}): GridProgressHandle {
+  const every = opts.every ?? 1;
   const start = performance.now();
   const notebook = inKernel();
   const id = randomBytes(8).toString('hex');
   const bar = notebook ? undefined : new ProgressBar('grid');
   const finished: FinishedRun[] = [];
-  let state = { index: 0, count: 1, label: '', phase: 'starting', done: 0, total: 1, detail: '' };
+  let state = { index: 0, count: 1, label: '', phase: 'starting', done: 0, total: 1, detail: '', task: false };
   let runStart = start;
   /** Seconds the finished runs took that were trained now (runs found done take ~0 s and would skew the ETA). */
   const durations: number[] = [];
@@ -50,16 +51,16 @@ export function gridProgress(title: string): GridProgressHandle {
 
   const draw = (final: boolean) => {
     const seconds = (performance.now() - start) / 1000;
-    const inRun = state.phase === 'train' ? state.done / state.total : 0.95; // evaluation: near the end of the run
+    const inRun = state.task ? 0 : state.phase === 'train' ? state.done / state.total : 0.95; // evaluation: near the end of the run
     const runsDone = finished.length + (final ? 0 : inRun);
     const perRun = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length
       : inRun > 0.02 ? (performance.now() - runStart) / 1000 / inRun : Infinity;
     const eta = (state.count - runsDone) * perRun;
     const now = final ? `${finished.length} of ${state.count} runs done in ${formatDuration(seconds)}`
-      : `run ${state.index + 1}/${state.count}: ${state.label}  ·  ${state.phase} ${state.done}/${state.total}${state.detail ? `  ·  ${state.detail}` : ''}`;
+      : `${state.task ? '' : `run ${state.index + 1}/${state.count}: `}${state.label}  ·  ${state.phase} ${state.done}/${state.total}${state.detail ? `  ·  ${state.detail}` : ''}`;
     const times = final ? '' : `${formatDuration(seconds)} elapsed, ETA ${formatDuration(eta)}`;
     if (bar) {
-      bar.update({ done: Math.floor(runsDone * 1000), total: state.count * 1000, fields: { run: `${state.index + 1}/${state.count} ${state.label}`, [state.phase]: `${state.done}/${state.total}` } });
+      bar.update({ done: Math.floor(runsDone * 1000), total: state.count * 1000, fields: { run: state.task ? state.label : `${state.index + 1}/${state.count} ${state.label}`, [state.phase]: `${state.done}/${state.total}` } });
       if (final) bar.finish();
       return true;
     }
@@ -77,14 +78,18 @@ export function gridProgress(title: string): GridProgressHandle {
     return sent;
   };
   const maybeDraw = () => {
-    if (performance.now() - drawnAt >= EVERY * 1000) draw(false);
+    if (performance.now() - drawnAt >= every * 1000) draw(false);
   };
 
   draw(false);
   return {
     startRun(index, count, label) {
-      state = { index, count, label, phase: 'starting', done: 0, total: 1, detail: '' };
+      state = { index, count, label, phase: 'starting', done: 0, total: 1, detail: '', task: false };
       runStart = performance.now();
+      draw(false);
+    },
+    startTask(label, count) {
+      state = { index: finished.length, count, label, phase: 'starting', done: 0, total: 1, detail: '', task: true };
       draw(false);
     },
     update(phase, done, total, detail = '') {
