@@ -141,5 +141,7 @@ describe('experiment grid', function () {
     const config = fs.readFileSync(path.join(runsDir, 'g', 'MAE-s0', 'config.json'), 'utf8');
     await assert.rejects(grid(other, { progress: recorder().handle }), /g\/MAE-s0 holds a run with other settings \(batchSize\) than this grid's cell; remove that folder to run the cell again, or give the grid another name/);
     assert.equal(fs.readFileSync(path.join(runsDir, 'g', 'MAE-s0', 'config.json'), 'utf8'), config);
+    const otherModel = { ...spec('g'), train: { ...spec('g').train, decoderDepth: 3 } };
+    await assert.rejects(grid(otherModel, { progress: recorder().handle }), /g\/MAE-s0 holds a run with other settings \(model\.decoderDepth\)/);
   });
 });

@@ -189,7 +189,10 @@ function runState(dir: string, expected: RunConfig, finetunes: string[]): 'new' 
   const found = readRunConfig(dir);
   // config.json records the model as resolved for the data (image size, channels): compare the rest.
   const compared: (keyof RunConfig)[] = ['method', 'dataset', 'dataOptions', 'preset', 'trainer', 'epochs', 'batchSize', 'warmupEpochs', 'augment', 'seed'];
-  const differing = compared.filter((k) => JSON.stringify(found[k]) !== JSON.stringify(expected[k]));
+  const differing: string[] = compared.filter((k) => JSON.stringify(found[k]) !== JSON.stringify(expected[k]));
+  const modelField = (config: RunConfig, key: string) => JSON.stringify((config.model as unknown as Record<string, unknown>)[key]);
+  const resolvedByData = ['imageSize', 'channels'];
+  differing.push(...Object.keys(expected.model).filter((k) => !resolvedByData.includes(k) && modelField(found, k) !== modelField(expected, k)).map((k) => `model.${k}`));
   check(differing.length === 0, `${dir} holds a run with other settings (${differing.join(', ')}) than this grid's cell; ` +
     'remove that folder to run the cell again, or give the grid another name');
   const finished = fs.existsSync(path.join(dir, 'results.json')) && finetunes.every((f) => fs.existsSync(path.join(dir, `finetune-${f}.json`)));

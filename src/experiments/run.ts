@@ -38,6 +38,9 @@ export const trainOptions = {
   maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
   normPix: { type: 'boolean', help: 'normalize each target patch (default on)' },
   maskTokenInEncoder: { type: 'boolean', help: 'MAE ablation: encoder sees mask tokens (default off)' },
+  patchSize: { type: 'integer', min: 1, help: 'patch side in pixels (default: the preset\'s; must divide the image size)' },
+  decoderDepth: { type: 'integer', min: 1, help: 'decoder blocks (default: the preset\'s)' },
+  decoderWidth: { type: 'integer', min: 1, help: 'decoder width (default: the preset\'s; a multiple of its heads)' },
   epochs: { type: 'number', positive: true, default: 1, help: 'passes over the training set (fractions allowed)' },
   batchSize: { type: 'integer', min: 1, default: 128, help: 'images per optimizer step' },
   accumulate: { type: 'integer', min: 1, default: 1, help: 'micro-batches per step (gradient accumulation)' },
@@ -205,6 +208,9 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
   if (a.maskSampling !== undefined) overrides.maskSampling = a.maskSampling as MaeConfig['maskSampling'];
   if (a.normPix !== undefined) overrides.normPixLoss = a.normPix as boolean;
   if (a.maskTokenInEncoder !== undefined) overrides.maskTokenInEncoder = a.maskTokenInEncoder as boolean;
+  if (a.patchSize !== undefined) overrides.patchSize = a.patchSize as number;
+  if (a.decoderDepth !== undefined) overrides.decoderDepth = a.decoderDepth as number;
+  if (a.decoderWidth !== undefined) overrides.decoderWidth = a.decoderWidth as number;
   const model = resolveConfig({ preset, ...overrides });
   const seed = a.seed as number;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 13);
