@@ -39,5 +39,7 @@ export { progress } from './progress';
 export { gridProgress } from './gridProgress';
 export type { FinishedRun, GridProgressHandle } from './gridProgress';
 export type { ProgressHandle, ProgressOptions } from './progress';
+export { sweep } from './sweep';
+export type { SweepOptions, SweepSeries } from './sweep';
 export { cka, spectrum } from './representations';
 export type { SpectrumOptions } from './representations';
