@@ -222,6 +222,17 @@ describe('MAE model', () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
+  it("the encoder's initial weights depend on the seed and the encoder alone (not the decoder, mask ratio or target)", () => {
+    const base = createMae(testConfig, { seed: 3 });
+    const others = [{ decoderDepth: 3, decoderWidth: 24 }, { maskRatio: 0.25, normPixLoss: false }].map((change) => createMae({ ...testConfig, ...change }, { seed: 3 }));
+    const encoder = base.params.filter((p) => !p.name.startsWith('decoder') && p.name !== 'mask_token');
+    assert.ok(encoder.length > 10 && encoder.some((p) => p.name.startsWith('blocks.1.')));
+    for (const m of others) {
+      for (const p of encoder) assert.deepEqual(m.params.find((q) => q.name === p.name)!.variable.dataSync(), p.variable.dataSync(), p.name);
+    }
+    [base, ...others].forEach((m) => m.dispose());
+  });
+
   for (const other of ['wasm-plain', 'wasm-native'] as const) {
     it(`cpu and ${other} give the same loss and gradients for the same weights, batch and masks`, async function () {
       await useBackend(other, this); // skips when the path is not available
