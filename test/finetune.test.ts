@@ -24,7 +24,7 @@ describe('fine-tuning', function () {
     for (const [setting, trains] of Object.entries(expected)) {
       const blocks = setting === 'mlp' || setting === 'all' ? setting : Number(setting);
       const count = tf.memory().numTensors;
-      const r = await finetune(model, data, { blocks, epochs: 1, batchSize: 8, baseLr: 0.05, warmupEpochs: 0 });
+      const r = await finetune(model, data, { blocks, pool: 'cls', epochs: 1, batchSize: 8, baseLr: 0.05, warmupEpochs: 0 });
       assert.deepEqual(r.trained.filter((n) => !n.startsWith('head.')), model.params.map((p) => p.name).filter(trains), `blocks ${setting}`);
       assert.deepEqual(r.trained.filter((n) => n.startsWith('head.')), ['head.weight', 'head.bias']);
       r.model.params.forEach((p, i) => {
@@ -50,10 +50,17 @@ describe('fine-tuning', function () {
     assert.match(r.recipe, /trained from scratch/);
     assert.ok(r.trained.includes('patch_embed.weight') && r.trained.includes('blocks.0.attn.qkv.weight'));
     r.dispose();
-    // The mean patch token is read before the final LayerNorm: that norm does not train.
-    const mean = await finetune(model, data, { pool: 'mean', blocks: 1, epochs: 1, batchSize: 8 });
+    // Global pooling (the default): the mean patch token through a fresh fc_norm, which trains in
+    // place of the final LayerNorm; with the encoder frozen it stays as initialized.
+    const mean = await finetune(model, data, { blocks: 1, epochs: 1, batchSize: 8 });
     assert.ok(mean.trained.includes('blocks.1.attn.qkv.weight') && !mean.trained.some((n) => n.startsWith('norm.')));
+    assert.deepEqual(mean.trained.filter((n) => !n.startsWith('blocks.')), ['head.weight', 'head.bias', 'fc_norm.weight', 'fc_norm.bias']);
+    assert.match(mean.recipe, /the last 1 of 2 blocks and the head; linear head on the mean patch token of the last block through a fresh LayerNorm \(fc_norm, ε 1e-6, trained\)/);
     mean.dispose();
+    const probe = await finetune(model, data, { blocks: 0, epochs: 1, batchSize: 8 });
+    assert.deepEqual(probe.trained, ['head.weight', 'head.bias']);
+    assert.match(probe.recipe, /fc_norm, ε 1e-6, frozen\) through a BatchNorm without affine parameters/);
+    probe.dispose();
     await assert.rejects(finetune(model, data, { batchSize: 64 }), /batch size 64 is larger than .* \(16 images\)/);
     await assert.rejects(finetune(model, data, { labelSmoothing: 1 }), /labelSmoothing must be in \[0, 1\)/);
     model.dispose();

@@ -18,7 +18,7 @@ import { readRunConfig } from '../train/runFolder';
 export const finetuneOptions = {
   blocks: { type: 'string', default: 'all', help: "what trains: 0 (the head alone), mlp (the last block's MLP), K (the last K blocks) or all" },
   init: { type: 'string', choices: ['pretrained', 'random'], default: 'pretrained', help: 'random: the same ViT trained from scratch (MAE §4\'s baseline)' },
-  pool: { type: 'string', choices: ['cls', 'mean'], default: 'cls', help: 'the head reads the CLS token or the mean patch token' },
+  pool: { type: 'string', choices: ['mean', 'cls'], default: 'mean', help: 'the head reads the mean patch token through a fresh LayerNorm (MAE\'s global pooling) or the CLS token' },
   epochs: { type: 'number', positive: true, default: 10, help: 'passes over the train set' },
   batchSize: { type: 'integer', min: 1, default: 128, help: 'images per step' },
   baseLr: { type: 'number', positive: true, default: 5e-4, help: 'lr per 256 images (peak lr = base-lr × batch / 256)' },

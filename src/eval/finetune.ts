@@ -1,7 +1,8 @@
 /**
  * Fine-tuning of a pre-trained encoder for classification, end to end or in part, with MAE's
- * recipe scaled down (He et al. 2021, §A.2 / main_finetune.py): a linear head on the CLS token
- * (or on the mean patch token), AdamW (β 0.9, 0.999, weight decay 0.05), layer-wise lr decay
+ * recipe scaled down (He et al. 2021, §A.2 / main_finetune.py): a linear head on the mean patch
+ * token through a fresh LayerNorm (main_finetune.py's default global pooling), or on the CLS token,
+ * AdamW (β 0.9, 0.999, weight decay 0.05), layer-wise lr decay
  * 0.75, linear warm-up then a half cosine, label smoothing 0.1, and random-resized crop + flip.
  * Drop-path and mixup/cutmix are not implemented. `init: 'random'` trains the same ViT from
  * scratch, MAE §4's baseline.
@@ -13,7 +14,7 @@ import { check } from '../config';
 import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
 import type { Dataset } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
-import { linear } from '../nn/layers';
+import { layerNorm, linear } from '../nn/layers';
 import { clsToken, Mae, meanPatchTokens } from '../nn/mae';
 import { type LinearParams, type Param, ParamStore } from '../nn/params';
 import { yieldToEventLoop } from '../progress';
@@ -34,7 +35,11 @@ export interface FinetuneOptions {
   blocks?: FinetuneBlocks;
   /** `'pretrained'` (default) starts from the model's weights, `'random'` from a fresh initialization of the same config. */
   init?: 'pretrained' | 'random';
-  /** The head's input: the CLS token after the final LayerNorm (default), or the mean patch token of the last block. */
+  /**
+   * The head's input: `'mean'` (default, as main_finetune.py's global pooling) the mean patch token
+   * of the last block through a fresh LayerNorm (`fc_norm`, which replaces the final one and trains
+   * with the head unless the encoder is frozen), or `'cls'` the CLS token after the final LayerNorm.
+   */
   pool?: 'cls' | 'mean';
   /** Passes over the train set. Default 10 (MAE: 100 for ViT-B). */
   epochs?: number;
@@ -105,7 +110,7 @@ function layerScale(name: string, depth: number, decay: number): number {
  */
 export async function finetune(model: Mae, data: { train: Dataset; test: Dataset; classNames: string[] }, opts: FinetuneOptions = {}): Promise<FinetuneResult> {
   const o = {
-    blocks: opts.blocks ?? 'all', init: opts.init ?? 'pretrained', pool: opts.pool ?? 'cls', epochs: opts.epochs ?? 10,
+    blocks: opts.blocks ?? 'all', init: opts.init ?? 'pretrained', pool: opts.pool ?? 'mean', epochs: opts.epochs ?? 10,
     batchSize: opts.batchSize ?? 128, baseLr: opts.baseLr ?? 5e-4, weightDecay: opts.weightDecay ?? 0.05, layerDecay: opts.layerDecay ?? 0.75,
     labelSmoothing: opts.labelSmoothing ?? 0.1, augment: opts.augment ?? true, seed: opts.seed ?? 0,
   };
@@ -135,9 +140,13 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     weight: store.normal('head.weight', [model.config.encoderWidth, classes], 2e-5, true), // MAE: trunc_normal(std=2e-5)
     bias: store.constant('head.bias', [classes], 0),
   };
-  // The mean patch token is read before the final LayerNorm, which then has nothing to learn.
+  // Global pooling (MAE's fine-tuning default): the mean patch token of the last block through a
+  // fresh LayerNorm, fc_norm (ε 1e-6), in place of the final one, which then has nothing to learn.
+  const fcNorm = o.pool === 'mean' ? store.layerNorm('fc_norm', model.config.encoderWidth) : null;
   const encoderParams = trainableParams(net, o.init === 'random' ? 'all' : o.blocks).filter((p) => o.pool === 'cls' || !p.name.startsWith('norm.'));
-  const trained = [...encoderParams, ...store.params];
+  // With the encoder frozen (MAE's linear probing), fc_norm stays at its initialization too.
+  const frozenEncoder = encoderParams.length === 0;
+  const trained = [...encoderParams, ...store.params.filter((p) => !(frozenEncoder && p.name.startsWith('fc_norm.')))];
   const depth = model.config.encoderDepth;
   const optimizer = new AdamW(trained, {
     betas: [0.9, 0.999], weightDecay: o.weightDecay,
@@ -145,11 +154,11 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
   });
   const pooled = (images: tf.Tensor4D) => {
     const out = net.forwardEncoder(images, null);
-    return o.pool === 'cls' ? clsToken(out.latent) : meanPatchTokens(out.blocks[depth - 1]);
+    return fcNorm ? layerNorm(meanPatchTokens(out.blocks[depth - 1]), fcNorm, 1e-6) : clsToken(out.latent);
   };
   // With a frozen encoder (blocks 0), MAE's linear probing puts a BatchNorm without affine
   // parameters before the head: frozen features vary little between images.
-  const probeNorm = trained.length === store.params.length ? new BatchNormNoAffine(model.config.encoderWidth) : null;
+  const probeNorm = frozenEncoder ? new BatchNormNoAffine(model.config.encoderWidth) : null;
   const logits = (images: tf.Tensor4D, training = false) => tf.tidy(() => {
     const h = pooled(images);
     return linear(probeNorm ? probeNorm.apply(h, training) : h, head) as tf.Tensor2D;
@@ -192,9 +201,11 @@ export async function finetune(model: Mae, data: { train: Dataset; test: Dataset
     }
     const accuracy = await testAccuracy(data.test, logits);
     const what = o.init === 'random' ? 'trained from scratch (fresh initialization, every block)'
-      : o.blocks === 0 ? 'head only (frozen encoder)' : o.blocks === 'mlp' ? 'the last block\'s MLP, the final LayerNorm and the head'
-        : o.blocks === 'all' || o.blocks >= depth ? 'every encoder parameter and the head' : `the last ${o.blocks} of ${depth} blocks, the final LayerNorm and the head`;
-    const recipe = `fine-tuning: ${what}; linear head on the ${o.pool === 'cls' ? 'CLS token after the final LayerNorm' : 'mean patch token of the last block'}` +
+      : o.blocks === 0 ? 'head only (frozen encoder)' : o.blocks === 'mlp' ? `the last block's MLP${fcNorm ? '' : ', the final LayerNorm'} and the head`
+        : o.blocks === 'all' || o.blocks >= depth ? 'every encoder parameter and the head' : `the last ${o.blocks} of ${depth} blocks${fcNorm ? '' : ', the final LayerNorm'} and the head`;
+    const input = o.pool === 'cls' ? 'CLS token after the final LayerNorm'
+      : `mean patch token of the last block through a fresh LayerNorm (fc_norm, ε 1e-6${frozenEncoder ? ', frozen' : ', trained'})`;
+    const recipe = `fine-tuning: ${what}; linear head on the ${input}` +
       `${probeNorm ? ' through a BatchNorm without affine parameters (eps 1e-6, momentum 0.1; MAE\'s linear probing)' : ''} ` +
       `(W ~ N(0, 2e-5²), b = 0); AdamW (β 0.9, 0.999, weight decay ${o.weightDecay} on weights only), peak lr ${peak.toExponential(2)} ` +
       `(base ${o.baseLr} × ${o.batchSize}/256), layer-wise decay ${o.layerDecay}, ${warmupEpochs} warm-up epochs then a half cosine to 0; ` +
