@@ -76,6 +76,16 @@ describe('fine-tuning', function () {
     assert.match(r.stdout, /fine-tuned top-1 \d+\.\d\d % on 32 test images/);
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'finetune-1.json'), 'utf8'));
     assert.ok(saved.accuracy >= 0 && saved.accuracy <= 1 && saved.trained.includes('blocks.3.mlp.fc1.weight') && !saved.trained.includes('blocks.2.mlp.fc1.weight'));
+    // Again: the first result is kept, the second goes beside it; --name names the file.
+    const again = runCli(['finetune', dir, '--blocks', '1', '--epochs', '1', '--batch-size', '16', '--train-limit', '64', '--test-limit', '32', '--base-lr', '1e-2']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /finetune-1\.json exists \(an earlier fine-tuning\); this one goes to .*finetune-1-2\.json/);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'finetune-1.json'), 'utf8')), saved);
+    assert.match(JSON.parse(fs.readFileSync(path.join(dir, 'finetune-1-2.json'), 'utf8')).recipe, /base 0\.01 ×/);
+    const named = runCli(['finetune', dir, '--blocks', '0', '--epochs', '1', '--batch-size', '16', '--train-limit', '64', '--test-limit', '32', '--name', 'probe']);
+    assert.equal(named.status, 0, named.stderr);
+    assert.ok(fs.existsSync(path.join(dir, 'finetune-probe.json')));
+    assert.equal(runCli(['finetune', dir, '--name', 'a/b']).status, 2);
     const bad = runCli(['finetune', dir, '--blocks', 'last']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /error: --blocks last is not valid; give 0, mlp, a number of blocks from the top, or all/);

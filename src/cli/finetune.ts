@@ -2,6 +2,7 @@
  * `magma-lab finetune <run>`: fine-tunes a run's checkpoint for classification on its dataset
  * (ml.eval.finetune) and writes `finetune-<blocks>[-scratch].json` in the run folder.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { describeBackend, type BackendReport } from '../backend';
 import { check } from '../config';
@@ -26,6 +27,7 @@ export const finetuneOptions = {
   labelSmoothing: { type: 'number', min: 0, default: 0.1, help: 'label smoothing of the cross-entropy' },
   augment: { type: 'boolean', default: true, help: 'random-resized crop + horizontal flip' },
   seed: { type: 'integer', default: 0, help: 'seed of the head, data order and augmentation' },
+  name: { type: 'string', help: 'the result goes to finetune-<name>.json in the run folder (default: <blocks>, or <blocks>-scratch; an existing file is never overwritten: -2, -3, … are added)' },
   dataDir: { type: 'string', help: 'folder holding the dataset files (default: as in the run\'s config.json)' },
   trainLimit: { type: 'integer', min: 1, help: 'fine-tune on the first N train images only' },
   testLimit: { type: 'integer', min: 1, help: 'measure on the first N test images only' },
@@ -58,6 +60,8 @@ export async function finetuneCommand(argv: string[], backend: BackendReport): P
       ...(o.trainLimit ? { trainLimit: o.trainLimit as number } : {}),
       ...(o.testLimit ? { testLimit: o.testLimit as number } : {}),
     });
+    // Chosen before the minutes of fine-tuning (the folder is locked): a bad --name fails at once.
+    const file = freeResultFile(runDir, (o.name as string | undefined) ?? `${blocks}${o.init === 'random' ? '-scratch' : ''}`);
     const bar = new ProgressBar('finetune');
     const result = await finetune(trainer.model, data, {
       blocks, init: o.init as 'pretrained' | 'random', pool: o.pool as 'cls' | 'mean', epochs: o.epochs as number, batchSize: o.batchSize as number,
@@ -65,7 +69,6 @@ export async function finetuneCommand(argv: string[], backend: BackendReport): P
       seed: o.seed as number, onProgress: (done, total) => bar.update({ done, total }),
     });
     bar.finish();
-    const file = path.join(runDir, `finetune-${blocks}${o.init === 'random' ? '-scratch' : ''}.json`);
     console.log(`${data.name}: fine-tuned top-1 ${(100 * result.accuracy).toFixed(2)} % on ${data.test.size} test images\n  recipe: ${result.recipe}`);
     writeFinetuneResult(file, result, trainer.stepCount);
     process.stderr.write(`written ${file}\n`);
@@ -76,4 +79,14 @@ export async function finetuneCommand(argv: string[], backend: BackendReport): P
   } finally {
     unlock();
   }
+}
+
+/** `finetune-<name>.json` in `runDir`, or with -2, -3, … added when that exists: results are never overwritten. */
+function freeResultFile(runDir: string, name: string): string {
+  check(/^[A-Za-z0-9._-]+$/.test(name), `--name '${name}' must be a file name part (letters, digits, '.', '_', '-')`);
+  const at = (n: number) => path.join(runDir, `finetune-${name}${n > 1 ? `-${n}` : ''}.json`);
+  let n = 1;
+  while (fs.existsSync(at(n))) n++;
+  if (n > 1) process.stderr.write(`${at(1)} exists (an earlier fine-tuning); this one goes to ${at(n)}\n`);
+  return at(n);
 }
