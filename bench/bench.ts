@@ -31,7 +31,7 @@ import { Rng } from '../src/random';
 import { AdamW } from '../src/train/optimizer';
 import { createTrainer, type Trainer } from '../src/train/trainer';
 import { measureEvalSpeed, type EvalSpeed } from './evalSpeed';
-import { maeStepFlops } from './flops';
+import { maeStepFlops } from '../src/nn/flops';
 import { linearProducts, timeTfjsProducts } from './matmuls';
 import { measurePeak, type MachinePeak } from './peak';
 import { formatProfile, profileKernels } from './profile';

@@ -45,6 +45,7 @@ export { CheckpointError, previousCheckpointPath } from './train/checkpoint';
 export { FileError } from './io';
 export type { AdamWOptions, AdamWState } from './train/optimizer';
 export * as data from './data/index';
+export * as flops from './nn/flops';
 export * as losses from './losses/index';
 // `export * as eval` compiles to `var eval` with esbuild (tsx), a syntax error: alias instead.
 import * as evaluation from './eval/index';

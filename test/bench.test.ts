@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { maeStepFlops } from '../bench/flops';
+import { maeStepFlops } from '../src/nn/flops';
 import { linearProducts } from '../bench/matmuls';
 import { compareWithPrevious } from '../bench/regression';
 import { presets } from '../src/config';

@@ -1,10 +1,10 @@
 /**
- * Matmul FLOPs of one MAE training step, counted from the config (2 FLOPs per multiply-add;
+ * `ml.flops`: matmul FLOPs of one MAE training step, counted from the config (2 FLOPs per multiply-add;
  * forward + backward = 3 × forward, since each matmul's backward is two matmuls of the same size).
  * Elementwise work, softmax and LayerNorm are left out, as in ../shared/research/bench/flops.py.
  */
-import type { MaeConfig } from '../src/config';
-import { keptCount } from '../src/nn/masking';
+import type { MaeConfig } from '../config';
+import { keptCount } from './masking';
 
 /** FLOPs of the forward pass of `blocks` pre-norm blocks over `tokens` tokens of width d, per image. */
 function blockFlops(tokens: number, d: number, mlpRatio: number, blocks: number): number {
@@ -13,7 +13,11 @@ function blockFlops(tokens: number, d: number, mlpRatio: number, blocks: number)
   return blocks * (linear + attention);
 }
 
-/** Forward + backward matmul FLOPs of one step on `batch` images. */
+/**
+ * Forward + backward matmul FLOPs of one step on `batch` images (the encoder sees the kept
+ * patches, or all of them with `maskTokenInEncoder`; the decoder sees every patch).
+ * @example ml.flops.maeStepFlops(ml.resolveConfig('tiny28'), 128) / 1e9 // GFLOP per step
+ */
 export function maeStepFlops(c: MaeConfig, batch: number): number {
   const tokens = (c.imageSize / c.patchSize) ** 2;
   const patchDim = c.patchSize * c.patchSize * c.channels;
