@@ -8,7 +8,7 @@ import { describeBackend, type BackendReport } from '../backend';
 import { check } from '../config';
 import { load } from '../data/load';
 import { finetune, type FinetuneBlocks } from '../eval/finetune';
-import { writeFinetuneResult } from '../experiments/run';
+import { labelledDataOptions, writeFinetuneResult } from '../experiments/run';
 import { lockFolder } from '../io';
 import { ProgressBar } from '../progress';
 import { loadCheckpoint } from '../train/trainer';
@@ -53,9 +53,8 @@ export async function finetuneCommand(argv: string[], backend: BackendReport): P
   const unlock = lockFolder(runDir);
   try {
     const { trainer } = loadCheckpoint(runDir);
-    const { unlabeled: _pretrainingOnly, ...dataOptions } = setup.dataOptions; // fine-tuning needs labels
     const data = await load(setup.dataset, {
-      ...dataOptions,
+      ...labelledDataOptions(setup),
       ...(o.dataDir ? { dir: o.dataDir as string } : {}),
       ...(o.trainLimit ? { trainLimit: o.trainLimit as number } : {}),
       ...(o.testLimit ? { testLimit: o.testLimit as number } : {}),

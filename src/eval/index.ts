@@ -14,5 +14,5 @@ export type { FeaturePairInfo, Features, KnnMetric, KnnMetricResult, KnnOptions,
 export { linearProbe } from './linearProbe';
 export type { LinearProbeOptions, LinearProbeResult } from './linearProbe';
 export { pixelFeatures } from './rawPixels';
-export { formatMeanStd, pairedDifference, studentCritical, studentTwoSidedP, summarize } from './seeds';
+export { formatMeanStd, pairedDifference, signed, studentCritical, studentTwoSidedP, summarize } from './seeds';
 export type { PairedDifference, SeedSummary } from './seeds';

@@ -35,12 +35,17 @@ export function summarize(values: number[]): SeedSummary {
   return { values, mean, std };
 }
 
+/** A difference with its sign: `+1.20`, `-0.40`. */
+export function signed(x: number, digits = 2): string {
+  return (x >= 0 ? '+' : '') + x.toFixed(digits);
+}
+
 /**
  * "mean ± std" with `digits` decimals, just the mean for one seed.
- * @param signed write a + before a positive mean (for differences)
+ * @param withSign write a + before a positive mean (for differences)
  */
-export function formatMeanStd(s: SeedSummary, digits = 2, signed = false): string {
-  const mean = (signed && s.mean >= 0 ? '+' : '') + s.mean.toFixed(digits);
+export function formatMeanStd(s: SeedSummary, digits = 2, withSign = false): string {
+  const mean = withSign ? signed(s.mean, digits) : s.mean.toFixed(digits);
   return s.values.length > 1 ? `${mean} ± ${s.std.toFixed(digits)}` : mean;
 }
 
@@ -59,7 +64,7 @@ export function pairedDifference(before: number[], after: number[], unit = ''): 
   const p = n > 1 ? studentTwoSidedP(t, n - 1) : NaN;
   const halfWidth = n > 1 ? studentCritical(0.05, n - 1) * s.std / Math.sqrt(n) : NaN;
   const interval95: [number, number] = [s.mean - halfWidth, s.mean + halfWidth];
-  const ci = n > 1 ? `, 95 % interval [${interval95.map((x) => (x >= 0 ? '+' : '') + x.toFixed(2)).join(', ')}]` : '';
+  const ci = n > 1 ? `, 95 % interval [${interval95.map((x) => signed(x)).join(', ')}]` : '';
   const head = `${formatMeanStd(s, 2, true)}${unit ? ` ${unit}` : ''} over ${n} seed${n > 1 ? 's' : ''}${ci}`;
   let verdict: string;
   if (n < 2) verdict = `${head}; one seed, no spread: cannot be told from noise`;

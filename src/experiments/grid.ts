@@ -19,12 +19,12 @@ import { finetune, type FinetuneOptions } from '../eval/finetune';
 import { knn } from '../eval/knn';
 import { linearProbe } from '../eval/linearProbe';
 import { pixelFeatures } from '../eval/rawPixels';
-import { formatMeanStd, pairedDifference, type PairedDifference, summarize } from '../eval/seeds';
+import { formatMeanStd, pairedDifference, type PairedDifference, signed, summarize } from '../eval/seeds';
 import { lockFolder, writeJsonAtomic } from '../io';
 import { readRunConfig, type RunConfig } from '../train/runFolder';
 import { loadCheckpoint } from '../train/trainer';
 import { gridProgress } from '../show/gridProgress';
-import { runConfigFromSettings, type RunReporter, trainRun, type TrainSettings, writeFinetuneResult } from './run';
+import { labelledDataOptions, runConfigFromSettings, type RunReporter, trainRun, type TrainSettings, writeFinetuneResult } from './run';
 
 /** Fine-tuning settings of a grid (every {@link FinetuneOptions} but the callback). */
 export type FinetuneSettings = Omit<FinetuneOptions, 'onProgress'>;
@@ -126,12 +126,11 @@ export class GridResult {
   differences(changes: [string, string][], metrics: GridMetric[] = this.metrics().filter((m) => m !== 'finalLoss')): Record<string, string>[] {
     return changes.flatMap(([before, after]) => metrics.map((metric) => {
       const d = this.difference(before, after, metric);
-      const points = (x: number) => (x >= 0 ? '+' : '') + x.toFixed(2);
       return {
         change: `${before} → ${after}`, metric: label(metric),
-        'per seed': d.values.map(points).join('  '),
+        'per seed': d.values.map((x) => signed(x)).join('  '),
         'mean ± std': formatMeanStd(d, 2, true),
-        '95 % interval': d.values.length > 1 ? `[${d.interval95.map(points).join(', ')}]` : '–',
+        '95 % interval': d.values.length > 1 ? `[${d.interval95.map((x) => signed(x)).join(', ')}]` : '–',
         'same sign in every seed': d.values.length > 1 ? (d.sameSign ? 'yes' : 'no') : '–',
         'paired t-test p': d.values.length > 1 ? d.p.toPrecision(2) : '–',
       };
@@ -253,8 +252,7 @@ async function pixelBaseline(spec: GridSpec, progress: ReturnType<typeof gridPro
     if (JSON.stringify(kept.recipe) === JSON.stringify(recipe)) return kept.pixels;
   }
   progress.startTask('raw-pixel baseline', spec.seeds.length * Object.keys(spec.arms).length);
-  const { unlabeled: _pretrainingOnly, ...dataOptions } = setup.dataOptions; // the baseline needs labels
-  const data = await load(setup.dataset, dataOptions);
+  const data = await load(setup.dataset, labelledDataOptions(setup));
   const [train, test] = [pixelFeatures(data.train), pixelFeatures(data.test)];
   const neighbours = knn(train, test, { k: 10, onProgress: (done, total) => progress.update('raw-pixel k-NN', done, total) });
   const probe = linearProbe(train, test, { epochs: setup.probeEpochs, seed: 0, onProgress: (done, total) => progress.update('raw-pixel probe', done, total) });
@@ -287,8 +285,7 @@ async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [st
         : loadCheckpoint(dir).trainer;
       try {
         if (finetunes.length) {
-          const { unlabeled: _pretrainingOnly, ...dataOptions } = setup.dataOptions; // fine-tuning needs labels
-          const data = await load(setup.dataset, dataOptions);
+          const data = await load(setup.dataset, labelledDataOptions(setup));
           for (const [name, options] of finetunes) {
             const file = path.join(dir, `finetune-${name}.json`);
             if (fs.existsSync(file)) continue;

@@ -242,6 +242,12 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
   };
 }
 
+/** A run's data options without STL-10's unlabeled split: what evaluation and fine-tuning load, as they need labels. */
+export function labelledDataOptions(setup: RunConfig): Omit<RunConfig['dataOptions'], 'unlabeled'> {
+  const { unlabeled: _pretrainingOnly, ...options } = setup.dataOptions;
+  return options;
+}
+
 /** The images of self-supervised training: STL-10's unlabeled + train images (its protocol), else the train split. */
 export function pretrainingSet(data: DatasetSplits): Dataset {
   if (!data.unlabeled) return data.train;
