@@ -28,6 +28,11 @@ export interface MaeConfig {
   maskSampling: MaskSampling;
   /** MAE ablation: the encoder sees all tokens with a learned mask token at removed places. */
   maskTokenInEncoder: boolean;
+  /**
+   * MAE ablation (its footnote 1): average the reconstruction loss over every patch, visible ones
+   * included, instead of over the removed patches only (MAE's and MAGMA's loss: false).
+   */
+  lossOnAllPatches: boolean;
   /** ε of every encoder LayerNorm: 1e-6 in MAE's models_mae.py and MAGMA's code. */
   encoderNormEps: number;
   /**
@@ -39,10 +44,14 @@ export interface MaeConfig {
   decoderNormEps: number;
 }
 
-/** SPEC §1's LayerNorm ε: the defaults, and the values of configs written before ε was a field. */
-export const DEFAULT_NORM_EPS = { encoderNormEps: 1e-6, decoderNormEps: 1e-5 } as const;
+/**
+ * The fields added after the first checkpoints and run folders were written, with their defaults:
+ * the values that reproduce how those older configs behaved (SPEC §1's LayerNorm ε; the loss on
+ * removed patches only).
+ */
+export const LATER_FIELD_DEFAULTS = { encoderNormEps: 1e-6, decoderNormEps: 1e-5, lossOnAllPatches: false } as const;
 
-const base = { mlpRatio: 4, maskRatio: 0.75, normPixLoss: true, maskSampling: 'random', maskTokenInEncoder: false, ...DEFAULT_NORM_EPS } as const;
+const base = { mlpRatio: 4, maskRatio: 0.75, normPixLoss: true, maskSampling: 'random', maskTokenInEncoder: false, ...LATER_FIELD_DEFAULTS } as const;
 
 /** Named configurations. Copy and change one: `{...presets.tiny28, maskRatio: 0.9}`. */
 export const presets = {
@@ -85,6 +94,11 @@ export function resolveConfig(config: PresetName | (Partial<MaeConfig> & { prese
   return validateConfig({ ...presets[preset], ...rest });
 }
 
+/** A config as written by any earlier version, with the fields added since at {@link LATER_FIELD_DEFAULTS}, validated. */
+export function upgradeConfig(written: Partial<MaeConfig>): MaeConfig {
+  return validateConfig({ ...LATER_FIELD_DEFAULTS, ...written } as MaeConfig);
+}
+
 /** Throws a {@link ConfigError} naming the first invalid field of `cfg` and what would be valid. */
 export function validateConfig(cfg: MaeConfig): MaeConfig {
   const rec = cfg as unknown as Record<string, unknown>;
@@ -99,12 +113,13 @@ export function validateConfig(cfg: MaeConfig): MaeConfig {
   check(cfg.encoderWidth % 4 === 0 && cfg.decoderWidth % 4 === 0, `encoderWidth and decoderWidth must be multiples of 4 (2-D sin-cos positional embedding), got ${cfg.encoderWidth} and ${cfg.decoderWidth}`);
   check(typeof cfg.maskRatio === 'number' && cfg.maskRatio >= 0 && cfg.maskRatio < 1, `maskRatio must be in [0, 1), got ${cfg.maskRatio}`);
   check(['random', 'block', 'grid'].includes(cfg.maskSampling), `maskSampling must be 'random', 'block' or 'grid', got '${cfg.maskSampling}'`);
-  check(typeof cfg.normPixLoss === 'boolean', `normPixLoss must be true or false, got ${JSON.stringify(cfg.normPixLoss)}`);
   for (const key of ['encoderNormEps', 'decoderNormEps'] as const) {
     const eps = cfg[key];
     check(typeof eps === 'number' && eps > 0 && eps < 1, `MaeConfig.${key} must be a number in (0, 1), such as 1e-6, got ${JSON.stringify(eps)}`);
   }
-  check(typeof cfg.maskTokenInEncoder === 'boolean', `maskTokenInEncoder must be true or false, got ${JSON.stringify(cfg.maskTokenInEncoder)}`);
+  for (const key of ['normPixLoss', 'maskTokenInEncoder', 'lossOnAllPatches'] as const) {
+    check(typeof cfg[key] === 'boolean', `${key} must be true or false, got ${JSON.stringify(cfg[key])}`);
+  }
   const tokens = (cfg.imageSize / cfg.patchSize) ** 2;
   check(Math.floor(tokens * (1 - cfg.maskRatio)) >= 1, `maskRatio ${cfg.maskRatio} keeps no patch of ${tokens}; lower it`);
   return cfg;

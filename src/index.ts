@@ -15,7 +15,7 @@
  */
 export { backendReport, describeBackend, useBestBackend } from './backend';
 export type { BackendName, BackendReport } from './backend';
-export { ConfigError, presets, resolveConfig, validateConfig } from './config';
+export { ConfigError, presets, resolveConfig, upgradeConfig, validateConfig } from './config';
 export type { MaeConfig, MaskSampling, PresetName } from './config';
 export { Rng } from './random';
 export type { RngState } from './random';

@@ -5,7 +5,7 @@ import { parseArgs } from '../src/options';
 import { trainOptions } from '../src/cli/train';
 import { pretrainingSet } from '../src/experiments/run';
 import { Dataset } from '../src/data/dataset';
-import { ConfigError, resolveConfig } from '../src/config';
+import { ConfigError, presets, resolveConfig, upgradeConfig } from '../src/config';
 import { loadCheckpoint } from '../src/train/trainer';
 import { runCli, tempDir, useBackend } from './helpers';
 
@@ -17,6 +17,15 @@ describe('configuration errors', () => {
     assert.throws(() => resolveConfig({ encoderHeads: 3 }), /encoderWidth 128 is not divisible by encoderHeads 3/);
     assert.throws(() => resolveConfig({ maskSampling: 'checker' as 'grid' }), /maskSampling must be 'random', 'block' or 'grid'/);
     assert.throws(() => resolveConfig({ depth: 3 } as object), (e: Error) => e instanceof ConfigError && /unknown MaeConfig field 'depth'/.test(e.message));
+    assert.throws(() => resolveConfig({ lossOnAllPatches: 'yes' as never }), /lossOnAllPatches must be true or false, got "yes"/);
+  });
+
+  it('a config written before the later fields existed gets their old behaviour', () => {
+    const { encoderNormEps, decoderNormEps, lossOnAllPatches, ...written } = presets.tiny28;
+    assert.deepEqual([encoderNormEps, decoderNormEps, lossOnAllPatches], [1e-6, 1e-5, false]);
+    assert.deepEqual(upgradeConfig(written), presets.tiny28);
+    assert.equal(upgradeConfig({ ...written, lossOnAllPatches: true }).lossOnAllPatches, true);
+    assert.throws(() => upgradeConfig({ ...written, maskRatio: 2 }), /maskRatio must be in \[0, 1\)/);
   });
 });
 

@@ -7,7 +7,7 @@ import { ConfigError } from '../src/config';
 import { Rng } from '../src/random';
 import {
   Batch, DataError, Dataset, DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, channelStats, compose, encodeIdx,
-  fashionMnistDirs, horizontalFlip, load, randomResizedCrop, readIdx, readIdxPair, writeIdx,
+  colorJitter, fashionMnistDirs, horizontalFlip, load, randomFixedCrop, randomResizedCrop, readIdx, readIdxPair, writeIdx,
 } from '../src/data';
 
 /** Random uint8 values from a seeded stream. */
@@ -430,8 +430,63 @@ describe('augment', () => {
     assert.deepEqual(Array.from(out.images.subarray(8)), row);
   });
 
+  it('randomFixedCrop takes a window of one fixed size at random places', () => {
+    // Side 0.5 of a 4×4 ramp: a 2×2 window, upsampled as in the quarter-area test above.
+    const b = ramp(6);
+    const out = randomFixedCrop(0.5)(b, new Rng(11));
+    const s = [0, 0.25, 0.75, 1];
+    const origins = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const at = (y: number, x: number) => out.images[i * 32 + (y * 4 + x) * 2];
+      origins.add(at(0, 0));
+      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) assert.equal(at(y, x), at(0, 0) + 20 * s[x] + 40 * s[y], `image ${i} (${y}, ${x})`);
+    }
+    assert.ok(origins.size > 1, 'windows at several places');
+    assert.deepEqual(randomFixedCrop(1)(b, new Rng(4)).images, b.images);
+  });
+
+  /** A batch of n random h×w images with c channels. */
+  const randomBatch = (n: number, c: number, seed: number): Batch =>
+    ({ images: bytes(n * 36 * c, seed), labels: new Int32Array(n), indices: new Int32Array(n), shape: [n, 6, 6, c], stats: { mean: new Array(c).fill(0), std: new Array(c).fill(1) } });
+
+  it('colorJitter with p = 0 changes nothing; brightness alone scales every value and clips at 255', () => {
+    const b = randomBatch(4, 3, 1);
+    assert.deepEqual(colorJitter({ p: 0 })(b, new Rng(0)).images, b.images);
+    const bright = colorJitter({ brightness: 0.5, contrast: 0, saturation: 0, hue: 0, p: 1 })(b, new Rng(2));
+    const rng = new Rng(2);
+    for (let i = 0; i < 4; i++) {
+      rng.uniform(); // the draw of p
+      const factor = rng.range(0.5, 1.5);
+      rng.range(1, 1); rng.range(1, 1); rng.range(0, 0); // contrast, saturation, hue (no range)
+      for (let k = i * 108; k < (i + 1) * 108; k++) assert.equal(bright.images[k], Math.round(Math.min(255, b.images[k] * factor)), `value ${k}`);
+    }
+  });
+
+  it('colorJitter\'s hue shift moves a pure red pixel along the hue circle, keeping its max and min', () => {
+    const red: Batch = { images: Uint8Array.from([200, 0, 0]), labels: new Int32Array(1), indices: new Int32Array(1), shape: [1, 1, 1, 3], stats: { mean: [0, 0, 0], std: [1, 1, 1] } };
+    // A shift drawn from [−0.5, 0.5] turns: the HSV rotation keeps value (max) and saturation (min = 0).
+    const out = colorJitter({ brightness: 0, contrast: 0, saturation: 0, hue: 0.5, p: 1 })(red, new Rng(3)).images;
+    assert.equal(Math.max(...out), 200);
+    assert.equal(Math.min(...out), 0);
+    assert.notDeepEqual(Array.from(out), [200, 0, 0]);
+  });
+
+  it('colorJitter on gray images is what it gives on the same images in three channels (brightness and contrast)', () => {
+    const g = randomBatch(5, 1, 4);
+    const rgb: Batch = { ...g, images: Uint8Array.from({ length: g.images.length * 3 }, (_, k) => g.images[Math.floor(k / 3)]), shape: [5, 6, 6, 3], stats: { mean: [0, 0, 0], std: [1, 1, 1] } };
+    const jitter = colorJitter();
+    const gray = jitter(g, new Rng(9)).images;
+    const colored = jitter(rgb, new Rng(9)).images;
+    assert.notDeepEqual(gray, g.images, 'jitter changed the gray images');
+    for (let k = 0; k < gray.length; k++) {
+      for (let ch = 0; ch < 3; ch++) assert.ok(Math.abs(colored[3 * k + ch] - gray[k]) <= 1, `pixel ${k} channel ${ch}: ${colored[3 * k + ch]} against ${gray[k]}`);
+    }
+  });
+
   it('rejects bad options', () => {
     assert.throws(() => randomResizedCrop({ scale: [0.5, 0.2] }), ConfigError);
     assert.throws(() => horizontalFlip(2), ConfigError);
+    assert.throws(() => randomFixedCrop(0), /randomFixedCrop side must be in \(0, 1\], got 0/);
+    assert.throws(() => colorJitter()(randomBatch(1, 2, 0), new Rng(0)), /colorJitter needs RGB or gray images, got 2 channels/);
   });
 });

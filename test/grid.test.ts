@@ -2,20 +2,26 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { LATER_FIELD_DEFAULTS } from '../src/config';
 import { grid, type GridResult, type GridSpec } from '../src/experiments/grid';
 import type { GridProgressHandle } from '../src/show/gridProgress';
 import { readMetrics } from '../src/train/runFolder';
 import { tempDir, useBackend } from './helpers';
 
-/** A progress handle that records what the grid reports (and can fail on cue, as an interrupt). */
-function recorder(interruptAt?: { run: number; step: number }) {
+/**
+ * A progress handle that records what the grid reports, and can fail on cue as an interrupt: at a
+ * training step of a run, or at the n-th first update (done = 1) of an evaluation phase.
+ */
+function recorder(interruptAt?: { run: number; step: number } | { phase: string; time: number }) {
   const events: string[] = [];
   let run = -1;
+  let phaseStarts = 0;
   const handle: GridProgressHandle = {
     startRun: (index, count, label) => { run = index; events.push(`start ${index + 1}/${count} ${label}`); },
     startTask: (label) => events.push(`task ${label}`),
     update: (phase, done) => {
-      if (phase === 'train' && interruptAt && run === interruptAt.run && done === interruptAt.step) throw new Error('interrupted');
+      if (interruptAt && 'step' in interruptAt && phase === 'train' && run === interruptAt.run && done === interruptAt.step) throw new Error('interrupted');
+      if (interruptAt && 'phase' in interruptAt && phase === interruptAt.phase && done === 1 && ++phaseStarts === interruptAt.time) throw new Error('interrupted');
     },
     finishRun: (r) => events.push(`done ${r.label}: ${r.summary}`),
     stop: () => events.push('stop'),
@@ -102,6 +108,19 @@ describe('experiment grid', function () {
     assert.ok(events.filter((e) => e.startsWith('done')).every((e) => e.endsWith('(found finished)')), events.join('\n'));
   });
 
+  it('reads back run folders written before the later model fields existed', async () => {
+    fs.cpSync(path.join(runsDir, 'g'), path.join(runsDir, 'old'), { recursive: true });
+    for (const r of first.runs) {
+      const file = path.join(runsDir, 'old', path.basename(r.dir), 'config.json');
+      const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+      for (const field of Object.keys(LATER_FIELD_DEFAULTS)) delete config.model[field];
+      fs.writeFileSync(file, JSON.stringify(config));
+    }
+    const again = await grid(spec('old'), { progress: recorder().handle });
+    assert.deepEqual(table(again), table(first));
+    assert.ok(again.runs.every((r) => r.seconds === 0));
+  });
+
   it('interrupted mid-run, it resumes where it stopped and gives the same table', async () => {
     const before = tf.memory().numTensors;
     await assert.rejects(grid(spec('cut'), { progress: recorder({ run: 2, step: 2 }).handle }), /interrupted/);
@@ -116,6 +135,27 @@ describe('experiment grid', function () {
     // The interrupted run continued from its step-1 checkpoint: the step it lost is recorded once.
     assert.deepEqual(readMetrics(path.join(runsDir, 'cut', 'MAE-s1', 'metrics.jsonl')).map((r) => r.step), [1, 2, 3]);
     assert.ok(events.length > 0);
+  });
+
+  it('evaluates at the end of every epoch of evalEpochs too, once each; an evaluation cut short is done on resume', async () => {
+    // 1 arm, 1 seed, 3 epochs of 3 steps, evaluated after epochs 1 and 2 and at the end.
+    const epochs = (name: string): GridSpec => ({ ...spec(name), seeds: [0], arms: { MAE: { method: 'mae' } }, train: { ...spec(name).train, epochs: 3, evalEpochs: '1,2' }, evaluate: { probeEpochs: 3 } });
+    const [whole] = (await grid(epochs('epochs'), { progress: recorder().handle })).runs;
+    assert.deepEqual(whole.atEpochs.map((e) => e.epoch), [1, 2, 3]);
+    assert.deepEqual(whole.atEpochs[2], { epoch: 3, knnCosine: whole.knnCosine, knnEuclidean: whole.knnEuclidean, linearProbe: whole.linearProbe });
+    assert.notDeepEqual(whole.atEpochs[0], { ...whole.atEpochs[2], epoch: 1 }, 'epoch 1 evaluated another model');
+    const read = (dir: string, file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+    assert.deepEqual(['results-epoch-1.json', 'results-epoch-2.json', 'results.json'].map((f) => read(whole.dir, f).trainedSteps), [3, 6, 9]);
+    // Interrupted in the evaluation after epoch 2 (the second start of the probe), then run again.
+    const cutDir = path.join(runsDir, 'epochs-cut', 'MAE-s0');
+    await assert.rejects(grid(epochs('epochs-cut'), { progress: recorder({ phase: 'linear probe (epochs)', time: 2 }).handle }), /interrupted/);
+    assert.ok(fs.existsSync(path.join(cutDir, 'results-epoch-1.json')) && !fs.existsSync(path.join(cutDir, 'results-epoch-2.json')));
+    const [resumed] = (await grid(epochs('epochs-cut'), { progress: recorder().handle })).runs;
+    assert.deepEqual(resumed.atEpochs, whole.atEpochs);
+    assert.deepEqual(readMetrics(path.join(cutDir, 'metrics.jsonl')).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await assert.rejects(grid({ ...epochs('bad-epochs'), train: { ...epochs('x').train, evalEpochs: '2,1' } }, { progress: recorder().handle }),
+      /--eval-epochs '2,1' must be ascending whole epochs from 1 to below --epochs 3, comma-separated, e\.g\. 1,2,4/);
+    await assert.rejects(grid({ ...epochs('bad-epochs'), train: { ...epochs('x').train, evalEpochs: '3' } }, { progress: recorder().handle }), /--eval-epochs '3' must be/);
   });
 
   it('bad descriptions fail before anything runs, naming the field and the fix', async () => {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
+import * as losses from '../src/losses';
 import { createMae } from '../src/nn/mae';
 import { batchMatMul, gatherRows, gelu, layerNorm, linear } from '../src/nn/layers';
 import { fromShuffle, sampleMasking, visibleIndices } from '../src/nn/masking';
@@ -213,6 +214,23 @@ describe('MAE model', () => {
     assert.deepEqual(out.pred.shape, [2, 16, 48]);
     assert.ok(Number.isFinite(out.loss.dataSync()[0]));
     m.dispose();
+  });
+
+  it('loss on all patches (MAE footnote 1): the mean over every patch, so visible patches get a gradient too', () => {
+    const removedOnly = createMae(testConfig, { seed: 2 });
+    const allPatches = createMae({ ...testConfig, lossOnAllPatches: true }, { seed: 2 });
+    const images = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const masking = removedOnly.randomMasking(new Rng(0), 2);
+    const pred = tf.randomNormal([2, 16, 48], 0, 1, 'float32', 5) as tf.Tensor3D;
+    const expected = losses.mae(images, pred, tf.ones([2, 16]) as tf.Tensor2D, { patch: 4, normPix: true });
+    assertClose(allPatches.forwardLoss(images, pred, masking).dataSync(), expected.dataSync(), 1e-6, 0, 'loss over all patches');
+    assert.ok(Math.abs(removedOnly.forwardLoss(images, pred, masking).dataSync()[0] - expected.dataSync()[0]) > 1e-3, 'the default loss differs');
+    // The gradient of a visible patch's prediction: zero when only removed patches count, not zero with all patches.
+    const visible = masking.mask.indexOf(0);
+    const gradAt = (m: typeof removedOnly) => tf.grad((p: tf.Tensor) => m.forwardLoss(images, p as tf.Tensor3D, masking))(pred).reshape([32, 48]).slice([visible, 0], [1, 48]).abs().sum().dataSync()[0];
+    assert.equal(gradAt(removedOnly), 0);
+    assert.ok(gradAt(allPatches) > 0);
+    [removedOnly, allPatches].forEach((m) => m.dispose());
   });
 
   it('the same seed gives the same weights; another seed other weights', () => {

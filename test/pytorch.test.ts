@@ -21,7 +21,7 @@ import { COMPUTE_PATHS, maxRelativeDiff, tempDir, useBackend } from './helpers';
 const config: MaeConfig = {
   imageSize: 16, channels: 3, patchSize: 4, encoderWidth: 32, encoderDepth: 2, encoderHeads: 4,
   decoderWidth: 24, decoderDepth: 2, decoderHeads: 3, mlpRatio: 4, maskRatio: 0.75, normPixLoss: true,
-  maskSampling: 'random', maskTokenInEncoder: false, encoderNormEps: 1e-6, decoderNormEps: 1e-6,
+  maskSampling: 'random', maskTokenInEncoder: false, lossOnAllPatches: false, encoderNormEps: 1e-6, decoderNormEps: 1e-6,
 };
 
 describe('PyTorch parity (models_mae.py weights as safetensors)', function () {

@@ -119,6 +119,9 @@ describe('show: display bundles', () => {
     const { height } = await decodePng(b);
     assert.ok(height > GAP + 8 * 12 + GAP, 'room for the captions');
     assert.throws(() => show.images(floats, { labels: ['one'] }), /1 labels for 2 images/);
+    const { width } = await decodePng(show.images(floats, { cols: 1, rowLabels: ['first row', 'second row'] }));
+    assert.ok(width > GAP + 8 * 12 + GAP + 40, `room for the row labels: ${width} px`);
+    assert.throws(() => show.images(floats, { cols: 1, rowLabels: ['one'] }), /1 row labels for 2 rows of 1 images/);
     assert.throws(() => show.images({ images: new Uint8Array(2 * 4 * 4 * 2), shape: [2, 4, 4, 2] }), /1 \(gray\) or 3 \(RGB\) channels/);
   });
 

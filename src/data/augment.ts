@@ -105,6 +105,15 @@ export function randomResizedCrop(opts: RandomResizedCropOptions = {}): BatchTra
   };
 }
 
+/**
+ * A random window of fixed size, `side` of the image's side, resized back to the image's size:
+ * MAE's "crop, fixed size" (Table 1e), where a 224 crop of an image resized to 256 is side 0.875.
+ */
+export function randomFixedCrop(side = 224 / 256): BatchTransform {
+  check(side > 0 && side <= 1, `randomFixedCrop side must be in (0, 1], got ${side}`);
+  return randomResizedCrop({ scale: [side * side, side * side], ratio: [1, 1] });
+}
+
 /** Mirrors each image left-right with probability `p`. Returns a new batch. */
 export function horizontalFlip(p = 0.5): BatchTransform {
   check(p >= 0 && p <= 1, `horizontalFlip p must be in [0, 1], got ${p}`);

@@ -1,8 +1,11 @@
 /**
- * Color augmentations of the SimCLR/VICReg views (RGB only), on uint8 HWC batches, seeded by the
- * Rng argument like the other {@link BatchTransform}s. Per image and with probability p, color
- * jitter applies brightness, contrast, saturation and hue changes in that fixed order (torchvision
- * draws a random order; a fixed one keeps the code simple and is documented here).
+ * Color augmentations (of the SimCLR/VICReg views, and of MAE's Table 1e), on uint8 HWC batches,
+ * seeded by the Rng argument like the other {@link BatchTransform}s. Per image and with
+ * probability p, color jitter applies brightness, contrast, saturation and hue changes in that
+ * fixed order (torchvision draws a random order; a fixed one keeps the code simple and is
+ * documented here). On gray images saturation and hue leave every pixel as it is (a gray pixel is
+ * its own luma and has no hue), so jitter there is brightness and contrast: the result is what the
+ * RGB path gives on the gray image copied into three channels.
  */
 import { check } from '../config';
 import type { Rng } from '../random';
@@ -24,33 +27,37 @@ export interface ColorJitterOptions {
 
 const gray = (r: number, g: number, b: number) => 0.299 * r + 0.587 * g + 0.114 * b;
 
-/** Random color jitter of RGB images (solo-learn's CIFAR defaults 0.4, 0.4, 0.2, 0.1 with p = 0.8). */
+/** Random color jitter of RGB or gray images (solo-learn's CIFAR defaults 0.4, 0.4, 0.2, 0.1 with p = 0.8). */
 export function colorJitter(opts: ColorJitterOptions = {}): BatchTransform {
   const { brightness = 0.4, contrast = 0.4, saturation = 0.2, hue = 0.1, p = 0.8 } = opts;
   check(hue >= 0 && hue <= 0.5, `colorJitter: hue must be in [0, 0.5], got ${hue}`);
   return (batch: Batch, rng: Rng) => {
     const [n, h, w, c] = batch.shape;
-    check(c === 3, `colorJitter needs RGB images, got ${c} channel(s); use crop and flip only for gray data`);
+    check(c === 3 || c === 1, `colorJitter needs RGB or gray images, got ${c} channels`);
     const images = batch.images.slice();
     const pixels = h * w;
-    const rgb = new Float64Array(3 * pixels);
+    const values = new Float64Array(c * pixels);
+    const luma = c === 3 ? (k: number) => gray(values[3 * k], values[3 * k + 1], values[3 * k + 2]) : (k: number) => values[k];
     for (let i = 0; i < n; i++) {
       if (rng.uniform() >= p) continue;
+      // All four factors are drawn for gray images too, so that a seed draws the same numbers for both.
       const b = rng.range(1 - brightness, 1 + brightness);
       const ct = rng.range(1 - contrast, 1 + contrast);
       const s = rng.range(1 - saturation, 1 + saturation);
       const dh = rng.range(-hue, hue);
-      const img = images.subarray(i * pixels * 3, (i + 1) * pixels * 3);
+      const img = images.subarray(i * pixels * c, (i + 1) * pixels * c);
       let meanGray = 0;
-      for (let k = 0; k < 3 * pixels; k++) rgb[k] = Math.min(255, img[k] * b);
-      for (let k = 0; k < pixels; k++) meanGray += gray(rgb[3 * k], rgb[3 * k + 1], rgb[3 * k + 2]) / pixels;
-      for (let k = 0; k < 3 * pixels; k++) rgb[k] = clamp((rgb[k] - meanGray) * ct + meanGray);
-      for (let k = 0; k < pixels; k++) {
-        const g = gray(rgb[3 * k], rgb[3 * k + 1], rgb[3 * k + 2]);
-        for (let ch = 0; ch < 3; ch++) rgb[3 * k + ch] = clamp((rgb[3 * k + ch] - g) * s + g);
-        if (dh !== 0) shiftHue(rgb, 3 * k, dh);
+      for (let k = 0; k < c * pixels; k++) values[k] = Math.min(255, img[k] * b);
+      for (let k = 0; k < pixels; k++) meanGray += luma(k) / pixels;
+      for (let k = 0; k < c * pixels; k++) values[k] = clamp((values[k] - meanGray) * ct + meanGray);
+      if (c === 3) {
+        for (let k = 0; k < pixels; k++) {
+          const g = luma(k);
+          for (let ch = 0; ch < 3; ch++) values[3 * k + ch] = clamp((values[3 * k + ch] - g) * s + g);
+          if (dh !== 0) shiftHue(values, 3 * k, dh);
+        }
       }
-      for (let k = 0; k < 3 * pixels; k++) img[k] = Math.round(rgb[k]);
+      for (let k = 0; k < c * pixels; k++) img[k] = Math.round(values[k]);
     }
     return { ...batch, images };
   };

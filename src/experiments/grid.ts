@@ -19,12 +19,13 @@ import { finetune, type FinetuneOptions } from '../eval/finetune';
 import { knn } from '../eval/knn';
 import { linearProbe } from '../eval/linearProbe';
 import { pixelFeatures } from '../eval/rawPixels';
+import type { RunResults } from '../eval/runs';
 import { formatMeanStd, pairedDifference, type PairedDifference, signed, summarize } from '../eval/seeds';
 import { lockFolder, writeJsonAtomic } from '../io';
 import { readRunConfig, type RunConfig } from '../train/runFolder';
 import { loadCheckpoint } from '../train/trainer';
 import { gridProgress } from '../show/gridProgress';
-import { labelledDataOptions, runConfigFromSettings, type RunReporter, trainRun, type TrainSettings, writeFinetuneResult } from './run';
+import { epochResultsFile, labelledDataOptions, runConfigFromSettings, type RunReporter, trainRun, type TrainSettings, writeFinetuneResult } from './run';
 
 /** Fine-tuning settings of a grid (every {@link FinetuneOptions} but the callback). */
 export type FinetuneSettings = Omit<FinetuneOptions, 'onProgress'>;
@@ -60,9 +61,20 @@ export interface GridRun {
   finetune: Record<string, number>;
   /** Loss of the last training step. */
   finalLoss: number;
+  /** k-NN and linear probe at the end of each epoch of the train option `evalEpochs`, then at the end of training; in order. */
+  atEpochs: EpochResult[];
   steps: number;
   /** Wall time of training and evaluation in this call; 0 for a run found finished. */
   seconds: number;
+}
+
+/** A run's k-NN and linear probe (top-1 %) at the end of one epoch. */
+export interface EpochResult {
+  /** Epochs trained (the last entry: the run's whole length, which may be fractional). */
+  epoch: number;
+  knnCosine: number;
+  knnEuclidean: number;
+  linearProbe: number;
 }
 
 /** The same k-NN and linear probe on raw pixels (0..1) of the grid's data: what the representations have to beat. */
@@ -187,14 +199,14 @@ function runState(dir: string, expected: RunConfig, finetunes: string[]): 'new' 
   if (!fs.existsSync(path.join(dir, 'config.json'))) return 'new';
   const found = readRunConfig(dir);
   // config.json records the model as resolved for the data (image size, channels): compare the rest.
-  const compared: (keyof RunConfig)[] = ['method', 'dataset', 'dataOptions', 'preset', 'trainer', 'epochs', 'batchSize', 'warmupEpochs', 'augment', 'seed'];
+  const compared: (keyof RunConfig)[] = ['method', 'dataset', 'dataOptions', 'preset', 'trainer', 'epochs', 'batchSize', 'warmupEpochs', 'augment', 'seed', 'evalEpochs'];
   const differing: string[] = compared.filter((k) => JSON.stringify(found[k]) !== JSON.stringify(expected[k]));
   const modelField = (config: RunConfig, key: string) => JSON.stringify((config.model as unknown as Record<string, unknown>)[key]);
   const resolvedByData = ['imageSize', 'channels'];
   differing.push(...Object.keys(expected.model).filter((k) => !resolvedByData.includes(k) && modelField(found, k) !== modelField(expected, k)).map((k) => `model.${k}`));
   check(differing.length === 0, `${dir} holds a run with other settings (${differing.join(', ')}) than this grid's cell; ` +
     'remove that folder to run the cell again, or give the grid another name');
-  const finished = fs.existsSync(path.join(dir, 'results.json')) && finetunes.every((f) => fs.existsSync(path.join(dir, `finetune-${f}.json`)));
+  const finished = [...resultFiles(expected), ...finetunes.map((f) => `finetune-${f}.json`)].every((f) => fs.existsSync(path.join(dir, f)));
   return finished ? 'done' : 'partial'; // with or without a checkpoint: trainRun resumes, or restarts a run stopped before its first one
 }
 
@@ -279,7 +291,7 @@ async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [st
       report: () => {},
     };
     if (state !== 'done') {
-      const needsTraining = !fs.existsSync(path.join(dir, 'results.json'));
+      const needsTraining = !resultFiles(setup).every((f) => fs.existsSync(path.join(dir, f)));
       const trainer = needsTraining
         ? await trainRun(dir, state === 'partial' ? readRunConfig(dir) : setup, { resume: state === 'partial', backend, reporter })
         : loadCheckpoint(dir).trainer;
@@ -305,15 +317,24 @@ async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [st
   }
 }
 
+/** The evaluation files of a run: one per epoch of `evalEpochs`, then results.json (the end). */
+function resultFiles(setup: RunConfig): string[] {
+  return [...(setup.evalEpochs ?? []).map(epochResultsFile), 'results.json'];
+}
+
 /** The results of a finished run folder. */
 function readCell(dir: string, arm: string, seed: number, finetunes: string[], seconds: number): GridRun {
   const read = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-  const results = read('results.json');
   const pct = (x: number | undefined) => 100 * (x ?? NaN);
-  return {
-    arm, seed, dir,
+  const accuracies = (results: RunResults) => ({
     knnCosine: pct(results.knn?.cosine?.accuracy), knnEuclidean: pct(results.knn?.euclidean?.accuracy), linearProbe: pct(results.linearProbe?.accuracy),
+  });
+  const setup = readRunConfig(dir);
+  const atEpochs = [...(setup.evalEpochs ?? []), setup.epochs].map((epoch, i) => ({ epoch, ...accuracies(read(resultFiles(setup)[i])) }));
+  const results: RunResults = read('results.json');
+  return {
+    arm, seed, dir, ...accuracies(results),
     finetune: Object.fromEntries(finetunes.map((name) => [name, pct(read(`finetune-${name}.json`).accuracy)])),
-    finalLoss: results.finalLoss, steps: results.trainedSteps, seconds,
+    finalLoss: results.finalLoss ?? NaN, steps: results.trainedSteps, seconds, atEpochs,
   };
 }

@@ -3,6 +3,6 @@
  * folders as the command line makes them (trainRun).
  */
 export { cellSettings, grid, GridResult } from './grid';
-export type { FinetuneSettings, GridMetric, GridOptions, GridRun, GridSpec } from './grid';
+export type { EpochResult, FinetuneSettings, GridMetric, GridOptions, GridRun, GridSpec } from './grid';
 export { runConfigFromSettings, terminalReporter, trainOptions, trainRun } from './run';
 export type { RunReporter, TrainRunOptions, TrainSettings } from './run';

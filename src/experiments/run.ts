@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { type BackendReport, describeBackend } from '../backend';
 import { check, type MaeConfig, type PresetName, presets, resolveConfig } from '../config';
-import { compose, horizontalFlip, randomResizedCrop } from '../data/augment';
+import { compose, horizontalFlip, randomFixedCrop, randomResizedCrop } from '../data/augment';
+import { colorJitter } from '../data/color';
 import { type BatchTransform, Dataset, type DatasetSplits } from '../data/dataset';
 import { ConcatStorage } from '../data/storage';
 import { datasetNames, load } from '../data/load';
@@ -26,6 +27,19 @@ import { readMetrics, type RunConfig } from '../train/runFolder';
 import type { StepRecord } from '../train/trainer';
 import { checkpointPath, createTrainer, loadCheckpoint, NonFiniteLossError, type Trainer } from '../train/trainer';
 
+/**
+ * The pre-training augmentations of MAE methods, by name: MAE's Table 1e (the default, 'crop-flip',
+ * is MAE's). 'none' is the whole image unflipped (MAE's center crop, no flip). Color jitter on gray
+ * images is brightness and contrast (see colorJitter). Two-view methods make their own views.
+ */
+const augmentations = {
+  'crop-flip': () => compose(randomResizedCrop(), horizontalFlip()),
+  crop: () => randomResizedCrop(),
+  'fixed-crop-flip': () => compose(randomFixedCrop(), horizontalFlip()),
+  'crop-flip-jitter': () => compose(randomResizedCrop(), horizontalFlip(), colorJitter()),
+  none: () => undefined,
+} satisfies Record<RunConfig['augment'], () => BatchTransform | undefined>;
+
 /** Options of `magma-lab train`, which are also the settings of a run in an experiment grid (camelCase). */
 export const trainOptions = {
   method: { type: 'string', choices: methodNames, default: 'mae', help: 'self-supervised method' },
@@ -38,6 +52,7 @@ export const trainOptions = {
   maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
   normPix: { type: 'boolean', help: 'normalize each target patch (default on)' },
   maskTokenInEncoder: { type: 'boolean', help: 'MAE ablation: encoder sees mask tokens (default off)' },
+  lossOnAllPatches: { type: 'boolean', help: 'MAE ablation: reconstruction loss on every patch, not only the removed (default off)' },
   patchSize: { type: 'integer', min: 1, help: 'patch side in pixels (default: the preset\'s; must divide the image size)' },
   decoderDepth: { type: 'integer', min: 1, help: 'decoder blocks (default: the preset\'s)' },
   decoderWidth: { type: 'integer', min: 1, help: 'decoder width (default: the preset\'s; a multiple of its heads)' },
@@ -49,7 +64,10 @@ export const trainOptions = {
   minLr: { type: 'number', min: 0, default: 0, help: 'final learning rate of the cosine decay' },
   warmupEpochs: { type: 'number', min: 0, default: 0.1, help: 'epochs of linear learning-rate warm-up' },
   weightDecay: { type: 'number', min: 0, default: 0.05, help: 'AdamW decoupled weight decay' },
-  augment: { type: 'string', choices: ['crop-flip', 'crop', 'none'], default: 'crop-flip', help: 'MAE methods: random-resized crop (scale 0.2–1) and horizontal flip (two-view methods make their own views)' },
+  augment: {
+    type: 'string', choices: Object.keys(augmentations), default: 'crop-flip',
+    help: 'MAE methods: crop-flip = random-resized crop (scale 0.2–1) + horizontal flip; crop = without flip; fixed-crop-flip = a random 87.5 % window + flip; crop-flip-jitter = crop-flip + color jitter; none (two-view methods make their own views)',
+  },
   magmaReference: { type: 'string', default: '-2', help: 'MAGMA reference blocks, 0-based, comma-separated; negative counts from the end' },
   magmaTarget: { type: 'integer', default: -1, help: 'MAGMA target block (0-based; -1 = last)' },
   magmaSchedule: { type: 'string', default: 'constant:1', help: 'λ per epoch: constant:W | warmup:BASE,WARMUP_EPOCHS,W,REG_EPOCHS | triangle:… | step:… | interval:…' },
@@ -70,6 +88,7 @@ export const trainOptions = {
   stopAfter: { type: 'integer', min: 1, help: 'stop (with a checkpoint, without evaluating) after step N; continue later with --resume' },
   eval: { type: 'boolean', default: true, help: 'evaluate after training (k-NN, linear probe, pixel baseline)' },
   probeEpochs: { type: 'integer', min: 1, default: 50, help: 'linear-probe epochs' },
+  evalEpochs: { type: 'string', help: 'also evaluate at the end of these epochs, comma-separated (e.g. 1,2,4), into results-epoch-<E>.json' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies OptionSpecs;
 
@@ -182,8 +201,13 @@ export async function trainRun(runDir: string, setup: RunConfig, opts: TrainRunO
     log(`dynamics: on the first ${Math.min(data.test.size, trainer.options.probeSize)} test images, at step 1 and every ${trainer.options.probeEvery} steps`);
   }
   const stopAt = Math.min(totalSteps, stopAfter ?? totalSteps);
+  // The evaluations of --eval-epochs, each once.
+  const evaluateEpoch = async (epoch: number) => {
+    const file = path.join(runDir, epochResultsFile(epoch));
+    if (!fs.existsSync(file)) await evaluateRun(trainer, data, setup.probeEpochs, runDir, reporter, file);
+  };
   try {
-    await trainLoop(trainer, pretrain, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch, reporter);
+    await trainLoop(trainer, pretrain, setup, runDir, position, stopAt, totalSteps, stepsPerEpoch, reporter, evaluateEpoch);
     if (trainer.stepCount < totalSteps) log(`stopped after step ${trainer.stepCount} of ${totalSteps}; continue with --resume ${runDir}`);
     else if (setup.eval) await evaluateRun(trainer, data, setup.probeEpochs, runDir, reporter);
   } catch (e) {
@@ -208,6 +232,7 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
   if (a.maskSampling !== undefined) overrides.maskSampling = a.maskSampling as MaeConfig['maskSampling'];
   if (a.normPix !== undefined) overrides.normPixLoss = a.normPix as boolean;
   if (a.maskTokenInEncoder !== undefined) overrides.maskTokenInEncoder = a.maskTokenInEncoder as boolean;
+  if (a.lossOnAllPatches !== undefined) overrides.lossOnAllPatches = a.lossOnAllPatches as boolean;
   if (a.patchSize !== undefined) overrides.patchSize = a.patchSize as number;
   if (a.decoderDepth !== undefined) overrides.decoderDepth = a.decoderDepth as number;
   if (a.decoderWidth !== undefined) overrides.decoderWidth = a.decoderWidth as number;
@@ -239,7 +264,16 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
     checkpointEvery: a.checkpointEvery as number,
     eval: a.eval as boolean,
     probeEpochs: a.probeEpochs as number,
+    ...(a.evalEpochs !== undefined && { evalEpochs: epochList(a.evalEpochs as string, a.epochs as number) }),
   };
+}
+
+/** `1,2,4` → [1, 2, 4]: whole epochs before the last, ascending; the error says what a valid list looks like. */
+function epochList(text: string, epochs: number): number[] {
+  const list = text.split(',').map((v) => Number(v.trim()));
+  const valid = text.trim() !== '' && list.every((e, i) => Number.isInteger(e) && e >= 1 && e < epochs && (i === 0 || e > list[i - 1]));
+  check(valid, `--eval-epochs '${text}' must be ascending whole epochs from 1 to below --epochs ${epochs}, comma-separated, e.g. 1,2,4 (the end of training is always evaluated)`);
+  return list;
 }
 
 /** A run's data options without STL-10's unlabeled split: what evaluation and fine-tuning load, as they need labels. */
@@ -266,16 +300,19 @@ function blockList(text: string): number[] {
 }
 
 function augmentation(kind: RunConfig['augment'], method: string): BatchTransform | undefined {
-  if (kind === 'none' || isTwoView(method as MethodName)) return undefined; // two-view methods augment inside the method
-  return kind === 'crop' ? randomResizedCrop() : compose(randomResizedCrop(), horizontalFlip());
+  return isTwoView(method as MethodName) ? undefined : augmentations[kind](); // two-view methods augment inside the method
 }
 
 async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, runDir: string,
-  start: { epoch: number; batch: number }, stopAt: number, totalSteps: number, stepsPerEpoch: number, reporter: RunReporter): Promise<void> {
+  start: { epoch: number; batch: number }, stopAt: number, totalSteps: number, stepsPerEpoch: number, reporter: RunReporter,
+  evaluateEpoch: (epoch: number) => Promise<void>): Promise<void> {
   const metrics = path.join(runDir, 'metrics.jsonl');
   const transform = augmentation(setup.augment, setup.method);
   const position = { ...start };
   const save = () => trainer.save(runDir, { position });
+  const evaluatesAt = (epoch: number) => setup.eval && (setup.evalEpochs ?? []).includes(epoch);
+  // Resumed from the checkpoint saved at such an epoch's end: its evaluation may have been cut short.
+  if (start.batch === 0 && evaluatesAt(start.epoch)) await evaluateEpoch(start.epoch);
   while (trainer.stepCount < stopAt) {
     const batches = images.batches(setup.batchSize, { seed: setup.seed, epoch: position.epoch, skip: position.batch, transform });
     for (const batch of batches) {
@@ -289,6 +326,10 @@ async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, ru
     if (position.batch >= stepsPerEpoch) {
       position.epoch++;
       position.batch = 0;
+      if (evaluatesAt(position.epoch)) {
+        save(); // first, so that an evaluation cut short is done again on resume
+        await evaluateEpoch(position.epoch);
+      }
     }
   }
   reporter.trainingDone();
@@ -296,15 +337,20 @@ async function trainLoop(trainer: Trainer, images: Dataset, setup: RunConfig, ru
   reporter.log(`trained ${trainer.stepCount} steps; checkpoint and metrics in ${runDir}`);
 }
 
-/** Evaluates a trained model and writes results.json in the run folder. */
+/** The file of the evaluation at the end of epoch `epoch` (train option evalEpochs). */
+export function epochResultsFile(epoch: number): string {
+  return `results-epoch-${epoch}.json`;
+}
+
+/** Evaluates a trained model and writes its results (results.json by default) in the run folder. */
 export async function evaluateRun(trainer: Trainer, data: DatasetSplits, probeEpochs: number, runDir: string,
-  reporter: RunReporter = terminalReporter()): Promise<EvaluationReport> {
+  reporter: RunReporter = terminalReporter(), file = path.join(runDir, 'results.json')): Promise<EvaluationReport> {
   assertWritable(runDir); // before minutes of work whose results could not be kept
   const report = await evaluate(trainer.model, data, { probe: { epochs: probeEpochs, seed: 0 }, onProgress: (phase, done, total) => reporter.phase(phase, done, total) });
   const last = trainer.history[trainer.history.length - 1];
   reporter.report(formatReport(report)); // first: a failed write below still leaves the numbers on screen
-  writeJsonAtomic(path.join(runDir, 'results.json'), { ...report, trainedSteps: trainer.stepCount, finalLoss: last?.loss, evaluatedAt: new Date().toISOString() });
-  reporter.log(`results written to ${path.join(runDir, 'results.json')}`);
+  writeJsonAtomic(file, { ...report, trainedSteps: trainer.stepCount, finalLoss: last?.loss, evaluatedAt: new Date().toISOString() });
+  reporter.log(`results written to ${file}`);
   return report;
 }
 

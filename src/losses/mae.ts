@@ -1,6 +1,6 @@
 /**
  * MAE's reconstruction loss (SPEC §1): mean squared error per patch, averaged over the REMOVED
- * patches only; with normPix the target patch is standardized by its own mean and unbiased
+ * patches only (or over all of them, MAE's footnote-1 ablation); with normPix the target patch is standardized by its own mean and unbiased
  * variance, (t − mean) / sqrt(var + 1e-6).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,8 @@ export interface MaeLossOptions {
   patch: number;
   /** Normalize each target patch (default true, as in all MAGMA configs). */
   normPix?: boolean;
+  /** Average over every patch, visible ones included (MAE footnote 1's ablation; default false). */
+  allPatches?: boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export function maeLoss(images: tf.Tensor4D, pred: tf.Tensor3D, mask: tf.Tensor2
       target = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
     }
     const perPatch = tf.mean(tf.square(tf.sub(pred, target)), -1); // [N, L]
+    if (opts.allPatches) return tf.mean(perPatch) as tf.Scalar;
     return tf.div(tf.sum(tf.mul(perPatch, mask)), tf.sum(mask)) as tf.Scalar;
   });
 }

@@ -207,10 +207,10 @@ export class Mae {
     return tf.slice(pred, [0, 1, 0], [batch, this.tokens, pred.shape[2]]); //            drop CLS
   }
 
-  /** Reconstruction loss of `pred` [B, L, P] against the images, over removed patches. */
+  /** Reconstruction loss of `pred` [B, L, P] against the images, over removed patches (all of them with `lossOnAllPatches`). */
   forwardLoss(images: tf.Tensor4D, pred: tf.Tensor3D, masking: Masking): tf.Scalar {
     const mask = tf.tensor2d(masking.mask, [masking.batch, masking.tokens]);
-    return maeLoss(images, pred, mask, { patch: this.config.patchSize, normPix: this.config.normPixLoss });
+    return maeLoss(images, pred, mask, { patch: this.config.patchSize, normPix: this.config.normPixLoss, allPatches: this.config.lossOnAllPatches });
   }
 
   /** The whole masked forward pass for a given masking. */

@@ -27,6 +27,7 @@ export interface LoadPretrainedOptions {
   normPixLoss?: boolean;
   maskRatio?: number;
   maskSampling?: MaskSampling;
+  lossOnAllPatches?: boolean;
   /** Where the one-line summary goes; default console.log. */
   log?: (line: string) => void;
 }
@@ -164,6 +165,7 @@ function inferConfig(st: SafetensorsFile, layout: WeightsLayout, prefix: string,
     maskRatio: pick('maskRatio', unrecorded(0.75, "MAE's default")),
     normPixLoss: pick('normPixLoss', unrecorded(layout === 'mae', layout === 'mae' ? "MAE's released pre-training used --norm_pix_loss" : "ViTMAEConfig's default")),
     maskSampling: pick('maskSampling', unrecorded<MaskSampling>('random', "MAE's")),
+    lossOnAllPatches: pick('lossOnAllPatches', unrecorded(false, "MAE's (the removed patches only)")),
     maskTokenInEncoder: st.entries.has(layout === 'mae' ? 'encoder_mask_token' : `${prefix}embeddings.encoder_mask_token`),
     encoderNormEps: pick('encoderNormEps', () => layoutEps),
     decoderNormEps: hasDecoder ? pick('decoderNormEps', () => layoutEps) : layoutEps.value,

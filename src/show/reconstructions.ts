@@ -42,7 +42,7 @@ export interface ReconstructionPanels {
   mask: Float32Array;
   /** Visible patches per image, out of L. */
   keep: number;
-  /** The model's reconstruction loss on the removed patches of this batch. */
+  /** The model's reconstruction loss on this batch (over the removed patches; all patches with `lossOnAllPatches`). */
   loss: number;
 }
 
@@ -111,6 +111,6 @@ export function reconstructions(model: Mae, batch: Batch, opts: ReconstructionOp
       scale: opts.scale ?? defaultScale(h),
     },
     `MAE reconstructions of ${n} images: ${pct} of the patches removed (${panels.keep} of ${model.tokens} visible, ` +
-      `${opts.maskSampling ?? model.config.maskSampling} masks, seed ${opts.seed ?? 0}); loss on the removed patches ${panels.loss.toFixed(4)}`,
+      `${opts.maskSampling ?? model.config.maskSampling} masks, seed ${opts.seed ?? 0}); loss on ${model.config.lossOnAllPatches ? 'all' : 'the removed'} patches ${panels.loss.toFixed(4)}`,
   );
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { check, type MaeConfig, type PresetName } from '../config';
+import { check, LATER_FIELD_DEFAULTS, type MaeConfig, type PresetName } from '../config';
 import { FileError } from '../io';
 import type { TrainerOptions } from './options';
 import type { StepRecord } from './trainer';
@@ -22,22 +22,30 @@ export interface RunConfig {
   epochs: number;
   batchSize: number;
   warmupEpochs: number;
-  augment: 'crop-flip' | 'crop' | 'none';
+  /** MAE methods' pre-training augmentation (MAE Table 1e's arms; the default crop-flip is MAE's). */
+  augment: 'crop-flip' | 'crop' | 'fixed-crop-flip' | 'crop-flip-jitter' | 'none';
   seed: number;
   checkpointEvery: number;
   eval: boolean;
   probeEpochs: number;
+  /** Epochs at whose end the run is evaluated too, into results-epoch-<E>.json (absent: only at the end, into results.json). */
+  evalEpochs?: number[];
 }
 
-/** Reads a run folder's config.json, with a clear error when it is not a run folder or the file is damaged. */
+/**
+ * Reads a run folder's config.json, with a clear error when it is not a run folder or the file is
+ * damaged. A model config written before some of its fields existed gets their old behaviour.
+ */
 export function readRunConfig(runDir: string): RunConfig {
   const file = path.join(runDir, 'config.json');
   check(fs.existsSync(file), `${runDir} is not a run folder (no config.json); give a folder made by 'magma-lab train'`);
+  let config: RunConfig;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
+    config = JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
   } catch (e) {
     throw new FileError(file, `not valid JSON (${(e as Error).message})`, 'restore it from a backup, or start a new run; the settings are also in the header of the run\'s checkpoint.ckpt');
   }
+  return { ...config, model: { ...LATER_FIELD_DEFAULTS, ...config.model } };
 }
 
 /**

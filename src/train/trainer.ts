@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { check, DEFAULT_NORM_EPS, type MaeConfig, validateConfig } from '../config';
+import { check, type MaeConfig, upgradeConfig } from '../config';
 import type { Batch, BatchTransform, Dataset } from '../data/dataset';
 import { Mae, maeParameterCount } from '../nn/mae';
 import type { Param } from '../nn/params';
@@ -366,7 +366,7 @@ export class Trainer {
     if (header.kind !== 'magma-lab trainer') throw bad(`a checkpoint of kind '${header.kind}', not of a magma-lab trainer`);
     let config: MaeConfig;
     try {
-      config = validateConfig({ ...DEFAULT_NORM_EPS, ...header.config }); // older checkpoints have no ε fields
+      config = upgradeConfig(header.config); // older checkpoints lack the fields added since
     } catch (e) {
       throw bad(`its model config is invalid: ${(e as Error).message}`);
     }
