@@ -66,7 +66,7 @@ export function gridProgress(title: string, opts: { every?: number } = {}): Grid
     }
     const text = [`${title}: ${now}`, times].filter(Boolean).join('  ·  ');
     const pct = Math.round((100 * runsDone) / state.count);
-    const rows = finished.map((r) => `<tr><td style="padding: 0 12px 0 0">${escape(r.label)}</td><td>${escape(r.summary)}</td></tr>`).join('');
+    const rows = finished.map((r) => `<tr><td style="padding: 0 12px 0 0; text-align: left">${escape(r.label)}</td><td style="text-align: left">${escape(r.summary)}</td></tr>`).join('');
     const html = `<div style="font-family: '${FONT_FAMILY}', sans-serif; font-size: 13px; line-height: 1.6">` +
       `<div><b>${escape(title)}</b>: ${escape(now)}${times ? `  ·  ${times}` : ''}</div>` +
       `<div style="width: 420px; height: 8px; background: #e4e4e4; border-radius: 4px">` +
