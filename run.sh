@@ -3,6 +3,7 @@
 #   ./run.sh train [options]   train a masked autoencoder (options go to `magma-lab train`, try --help)
 #   ./run.sh test              typecheck + unit tests
 #   ./run.sh bench [options]   benchmark (options go to `npm run bench`, e.g. --vs-pytorch)
+#   ./run.sh notebook          Jupyter on localhost with the project's kernel; prints the URL
 # Each first sets up whatever is missing (Node check, npm ci, Debian packages) and is safe to re-run.
 # Setup messages go to stderr, prefixed [setup]; stdout is left to the command itself.
 set -euo pipefail
@@ -14,8 +15,11 @@ NATIVE_APT=(libopenblas-dev gcc g++ make python3)
 NATIVE_ADDON=native/build/Release/magma_native.node
 TRAIN_APT=(dataset-fashion-mnist)
 JUPYTER_APT=(jupyter-core jupyter-nbconvert jupyter-client python3-nbclient python3-ipykernel)
+# The classic Notebook 6 server: Debian 12's interactive frontend (it has no JupyterLab).
+NOTEBOOK_APT=(dataset-fashion-mnist jupyter-notebook "${JUPYTER_APT[@]}")
 # python3-torch: the PyTorch parity test of the weights interop (test/pytorch.test.ts).
-TEST_APT=(dataset-fashion-mnist python3-torch "${JUPYTER_APT[@]}")
+# (The browser test, test/browser.test.ts, needs chromium too; it runs with MAGMA_LAB_BROWSER=1.)
+TEST_APT=(python3-torch "${NOTEBOOK_APT[@]}")
 
 say() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
@@ -29,10 +33,13 @@ commands:
   test [mocha args]  typecheck and run the unit tests
   bench [options]    training-step and evaluation speed; --vs-pytorch compares with PyTorch
                      (the bench installs python3-torch and OpenBLAS with apt-get when root)
+  notebook [--port N]  Jupyter on 127.0.0.1 (JupyterLab if installed, else the classic Notebook
+                     server, apt-get installed as root) with the kernel "TypeScript (magma-lab)";
+                     prints the URL with its token
 
 All install what is missing first: node_modules (npm ci), the native kernels (native/, over
 OpenBLAS; optional) and, as root on Debian, the apt packages dataset-fashion-mnist and
-libopenblas-dev (+ the Jupyter packages for `test`). MAGMA_LAB_NATIVE=0 skips the native kernels.
+libopenblas-dev (+ the Jupyter packages for `test`, jupyter-notebook for `notebook`). MAGMA_LAB_NATIVE=0 skips the native kernels.
 EOF
 }
 
@@ -190,6 +197,17 @@ cmd_test() {
   exec npm run test:unit
 }
 
+cmd_notebook() {
+  check_node
+  ensure_node_modules
+  ensure_native_kernels
+  # JupyterLab (conda) needs nothing from apt; otherwise Debian's classic Notebook server.
+  if ! command -v jupyter-lab >/dev/null; then
+    ensure_apt_packages "${NOTEBOOK_APT[@]}" || say "continuing: without jupyter-notebook the server cannot start"
+  fi
+  exec npm run --silent notebook -- "$@"
+}
+
 cmd_bench() {
   check_node
   ensure_node_modules
@@ -205,6 +223,7 @@ main() {
     train) shift; cmd_train "$@" ;;
     test) shift; cmd_test "$@" ;;
     bench) shift; cmd_bench "$@" ;;
+    notebook) shift; cmd_notebook "$@" ;;
     *) usage; exit 2 ;;
   esac
 }

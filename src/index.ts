@@ -13,7 +13,18 @@
  * ```
  * @packageDocumentation
  */
+import { installInterruptHandler } from './interrupt';
+import { inKernel } from './show/kernel';
+
+// In a notebook kernel, Kernel → Interrupt stops the running fit, grid, evaluation or
+// fine-tuning, not only the cell that awaits it (see interrupt.ts). Installed on the next turn of
+// the event loop: tslab runs a cell's synchronous part (this import) with breakOnSigint, and a
+// SIGINT listener added inside it leaves the process with the default action, so that the
+// interrupt would kill the kernel.
+if (inKernel()) setImmediate(installInterruptHandler);
+
 export { backendReport, describeBackend, useBestBackend } from './backend';
+export { InterruptedError } from './interrupt';
 export type { BackendName, BackendReport } from './backend';
 export { ConfigError, presets, resolveConfig, upgradeConfig, validateConfig } from './config';
 export type { MaeConfig, MaskSampling, PresetName } from './config';

@@ -11,17 +11,6 @@ export interface ProgressState {
   fields?: Record<string, string>;
 }
 
-/**
- * Lets Node's event loop run once. A loop of `await`s on synchronous (wasm/cpu) work never does:
- * its promises resolve as microtasks, so sockets, timers and a notebook's interrupt wait until
- * the loop ends, and zeromq (tslab's output socket) postpones every 513th send to a turn of the
- * loop, failing any send before it ("Socket is busy writing", which kills the kernel). Long loops
- * call this once per iteration.
- */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /** Formats seconds as `1h02m`, `3m05s` or `42s`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';

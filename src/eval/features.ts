@@ -7,7 +7,7 @@ import type { Dataset } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import type { Mae } from '../nn/mae';
 import type { Features } from './knn';
-import { yieldToEventLoop } from '../progress';
+import { interruptible, yieldToEventLoop } from '../interrupt';
 
 /** Options of {@link features}. */
 export interface FeatureOptions {
@@ -23,14 +23,16 @@ export async function features(model: Mae, dataset: Dataset, opts: FeatureOption
   const dim = model.config.encoderWidth;
   const out = new Float32Array(dataset.size * dim);
   let done = 0;
-  for (const batch of dataset.batches(batchSize, { seed: 0, shuffle: false })) {
-    await yieldToEventLoop();
-    const x = batchToTensor(batch);
-    const f = model.features(x);
-    out.set(await f.data(), done * dim);
-    tf.dispose([x, f]);
-    done += batch.labels.length;
-    opts.onProgress?.(done, dataset.size);
-  }
-  return { features: out, labels: dataset.labels.slice(), dim };
+  return interruptible(async () => {
+    for (const batch of dataset.batches(batchSize, { seed: 0, shuffle: false })) {
+      await yieldToEventLoop();
+      const x = batchToTensor(batch);
+      const f = model.features(x);
+      out.set(await f.data(), done * dim);
+      tf.dispose([x, f]);
+      done += batch.labels.length;
+      opts.onProgress?.(done, dataset.size);
+    }
+    return { features: out, labels: dataset.labels.slice(), dim };
+  });
 }

@@ -17,7 +17,7 @@ import { batchToTensor } from '../data/tensor';
 import { layerNorm, linear } from '../nn/layers';
 import { clsToken, Mae, meanPatchTokens } from '../nn/mae';
 import { type LinearParams, type Param, ParamStore } from '../nn/params';
-import { yieldToEventLoop } from '../progress';
+import { interruptible, yieldToEventLoop } from '../interrupt';
 import { Rng } from '../random';
 import { warmupCosineLr } from '../train/lr';
 import { AdamW } from '../train/optimizer';
@@ -108,7 +108,14 @@ function layerScale(name: string, depth: number, decay: number): number {
  * Fine-tunes a copy of `model` with a new linear head on `train`, and measures its top-1 on `test`.
  * @example const r = await ml.eval.finetune(model, data, { blocks: 1, epochs: 5 }); r.accuracy; r.dispose();
  */
-export async function finetune(model: Mae, data: { train: Dataset; test: Dataset; classNames: string[] }, opts: FinetuneOptions = {}): Promise<FinetuneResult> {
+export function finetune(model: Mae, data: FinetuneData, opts: FinetuneOptions = {}): Promise<FinetuneResult> {
+  return interruptible(() => finetuneCopy(model, data, opts));
+}
+
+/** The labelled splits {@link finetune} trains and tests on. */
+type FinetuneData = { train: Dataset; test: Dataset; classNames: string[] };
+
+async function finetuneCopy(model: Mae, data: FinetuneData, opts: FinetuneOptions): Promise<FinetuneResult> {
   const o = {
     blocks: opts.blocks ?? 'all', init: opts.init ?? 'pretrained', pool: opts.pool ?? 'mean', epochs: opts.epochs ?? 10,
     batchSize: opts.batchSize ?? 128, baseLr: opts.baseLr ?? 5e-4, weightDecay: opts.weightDecay ?? 0.05, layerDecay: opts.layerDecay ?? 0.75,

@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { backendReport, type BackendReport, useBestBackend } from '../backend';
 import { check } from '../config';
+import { interruptible } from '../interrupt';
 import { load } from '../data/load';
 import { finetune, type FinetuneOptions } from '../eval/finetune';
 import { knn } from '../eval/knn';
@@ -228,7 +229,11 @@ export interface GridOptions {
  * ml.show.table(result.summary());
  * result.difference('mask 50 %', 'mask 75 %', 'linearProbe').verdict;
  */
-export async function grid(spec: GridSpec, opts: GridOptions = {}): Promise<GridResult> {
+export function grid(spec: GridSpec, opts: GridOptions = {}): Promise<GridResult> {
+  return interruptible(() => runGrid(spec, opts)); // Kernel → Interrupt stops it; run it again to resume
+}
+
+async function runGrid(spec: GridSpec, opts: GridOptions): Promise<GridResult> {
   checkSpec(spec);
   const cells = spec.seeds.flatMap((seed) => Object.keys(spec.arms).map((arm) => ({ arm, seed })));
   const finetunes = Object.entries(spec.evaluate?.finetune ?? {});

@@ -20,7 +20,7 @@ import { concatRows, GradientSum, type GradientResult, readScalars, splitBatch }
 import { createMethod, type Method, type PreparedBatch } from './methods';
 import { AdamW, NonFiniteGradientError } from './optimizer';
 import { resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options';
-import { yieldToEventLoop } from '../progress';
+import { interruptible, yieldToEventLoop } from '../interrupt';
 
 /** What one step did. */
 export interface StepRecord {
@@ -137,7 +137,11 @@ export class Trainer {
    * {@link NonFiniteLossError} without changing any parameter if a loss is not finite.
    * @param opts.epoch the epoch for the λ schedule (default: from `stepsPerEpoch`)
    */
-  async step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
+  step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
+    return interruptible(() => this.stepOnce(batch, opts)); // Kernel → Interrupt stops after this step's update
+  }
+
+  private async stepOnce(batch: Batch | tf.Tensor4D, opts: { epoch?: number }): Promise<StepRecord> {
     if (this.disposed) throw new Error('this trainer was disposed; create a new one with createTrainer, or load a checkpoint with loadCheckpoint');
     await yieldToEventLoop();
     const start = performance.now();
@@ -213,16 +217,18 @@ export class Trainer {
     check(perEpoch > 0, `fit: batch size ${batchSize} is larger than ${dataset.name} (${dataset.size} images); lower batchSize`);
     const total = Math.max(1, Math.round(epochs * perEpoch));
     const records: StepRecord[] = [];
-    while (this.stepCount < total) {
-      const epoch = Math.floor(this.stepCount / perEpoch);
-      for (const batch of dataset.batches(batchSize, { seed, epoch, skip: this.stepCount % perEpoch, transform })) {
-        if (this.stepCount >= total) break;
-        const record = await this.step(batch, { epoch });
-        records.push(record);
-        onStep?.(record);
+    return interruptible(async () => {
+      while (this.stepCount < total) {
+        const epoch = Math.floor(this.stepCount / perEpoch);
+        for (const batch of dataset.batches(batchSize, { seed, epoch, skip: this.stepCount % perEpoch, transform })) {
+          if (this.stepCount >= total) break;
+          const record = await this.step(batch, { epoch });
+          records.push(record);
+          onStep?.(record);
+        }
       }
-    }
-    return records;
+      return records;
+    });
   }
 
   /** One tape per micro-batch holding everything (exact when K = 1 or without batch-wide terms). */
