@@ -158,6 +158,17 @@ describe('experiment grid', function () {
     await assert.rejects(grid({ ...epochs('bad-epochs'), train: { ...epochs('x').train, evalEpochs: '3' } }, { progress: recorder().handle }), /--eval-epochs '3' must be/);
   });
 
+  it('a fine-tuning from scratch takes the run\'s seed; fine-tunings of pre-trained weights share one protocol', async () => {
+    const scratch: GridSpec = { ...spec('scratch'), arms: { MAE: { method: 'mae' } },
+      evaluate: { probeEpochs: 3, finetune: { last: { blocks: 1, epochs: 1, batchSize: 32 }, scratch: { init: 'random', epochs: 1, batchSize: 32 } } } };
+    const result = await grid(scratch, { progress: recorder().handle });
+    const recipe = (dir: string, name: string) => JSON.parse(fs.readFileSync(path.join(dir, `finetune-${name}.json`), 'utf8')).recipe as string;
+    for (const r of result.runs) {
+      assert.match(recipe(r.dir, 'scratch'), new RegExp(`seed ${r.seed}$`));
+      assert.match(recipe(r.dir, 'last'), /seed 0$/);
+    }
+  });
+
   it('bad descriptions fail before anything runs, naming the field and the fix', async () => {
     const good = spec('bad');
     const cases: [Partial<GridSpec>, RegExp][] = [

@@ -7,8 +7,12 @@
  * command's own vocabulary, so that the command line can run the same description across
  * processes. Within a seed, every arm starts from the same initial weights and sees the same
  * images in the same order with the same augmentations and masks, wherever the arm allows (a
- * different mask ratio draws different masks): the seed drives all of them. An interrupted grid
- * resumes where it stopped: finished runs are read back, a run with a checkpoint continues from it.
+ * different mask ratio draws different masks): the seed drives all of them. Evaluation is one
+ * fixed protocol for every run (the probe, and each fine-tuning's head, data order and
+ * augmentation, from seed 0 unless its settings give one), so that differences between runs come
+ * from pre-training; a fine-tuning from random weights (`init: 'random'`) stands in for
+ * pre-training, so the run's seed draws it. An interrupted grid resumes where it stopped:
+ * finished runs are read back, a run with a checkpoint continues from it.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -45,7 +49,10 @@ export interface GridSpec {
   train?: TrainSettings;
   /** The arms by name, each with what it changes in `train`, e.g. `{MAE: {method: 'mae'}, 'M-MAE': {method: 'm-mae'}}`. */
   arms: Record<string, TrainSettings>;
-  /** After training: the linear probe's epochs (default: the train command's), and fine-tunings to run, by name. */
+  /**
+   * After training: the linear probe's epochs (default: the train command's), and fine-tunings to
+   * run, by name. A fine-tuning with `init: 'random'` (training from scratch) takes the run's seed.
+   */
   evaluate?: { probeEpochs?: number; finetune?: Record<string, FinetuneSettings> };
 }
 
@@ -306,7 +313,9 @@ async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [st
           for (const [name, options] of finetunes) {
             const file = path.join(dir, `finetune-${name}.json`);
             if (fs.existsSync(file)) continue;
-            const result = await finetune(trainer.model, data, { ...options, onProgress: (done, total) => progress.update(`fine-tune ${name}`, done, total) });
+            // From scratch, the weights replace pre-training, so the seed must vary them as it varies pre-training.
+            const seeded = options.init === 'random' ? { ...options, seed } : options;
+            const result = await finetune(trainer.model, data, { ...seeded, onProgress: (done, total) => progress.update(`fine-tune ${name}`, done, total) });
             writeFinetuneResult(file, result, trainer.stepCount);
             result.dispose();
           }
