@@ -66,6 +66,7 @@ describe('notebooks in a browser (Jupyter on localhost, headless Chromium)', fun
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(server.notebookUrl('00-quickstart.ipynb'));
     await page.waitForFunction(() => (globalThis as any).Jupyter?.notebook?.kernel?.is_connected?.() === true, null, { timeout: 120_000 });
+    fs.rmSync(SHOTS, { recursive: true, force: true }); // no screenshot of an earlier run left to mislead
     fs.mkdirSync(SHOTS, { recursive: true });
   });
 
@@ -73,9 +74,11 @@ describe('notebooks in a browser (Jupyter on localhost, headless Chromium)', fun
     if (!page) return;
     const name = (this.currentTest?.title ?? 'test').replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
     const failed = this.currentTest?.state === 'failed';
-    // The classic Notebook scrolls inside #site: let it grow, so that the screenshot holds every cell.
-    await page.evaluate(() => { const site = (globalThis as any).document.querySelector('#site'); if (site) site.style.height = 'auto'; });
+    // The classic Notebook scrolls inside #site, under a body that never scrolls: for the
+    // screenshot, let the page grow to hold every cell, then put the layout back.
+    const unfold = await page.addStyleTag({ content: 'html, body, #ipython-main-app, #notebook_panel, #site { height: auto !important; overflow: visible !important; }' });
     await page.screenshot({ path: path.join(SHOTS, `${failed ? 'FAILED-' : ''}${name}.png`), fullPage: true });
+    await unfold.evaluate((style: any) => style.remove());
     if (failed) console.log(`    screenshot: ${path.join(SHOTS, `FAILED-${name}.png`)}; server log:\n${serverLog.join('').split('\n').slice(-15).join('\n')}`);
   });
 
