@@ -49,7 +49,7 @@ export async function sweep(series: SweepSeries[], opts: SweepOptions): Promise<
   const pad = Math.max(0.5, 0.08 * (Math.max(...allY) - Math.min(...allY)));
   const yDomain = [Math.floor(Math.min(...allY) - pad), Math.ceil(Math.max(...allY) + pad)];
   const xValues = [...new Set(rows.map((r) => r.x))].sort((a, b) => a - b);
-  const x = { field: 'x', type: 'quantitative', title: opts.x, scale: { type: opts.xScale ?? 'linear', nice: false, domain: opts.xScale === 'log' ? [xValues[0] / 1.3, xValues[xValues.length - 1] * 1.3] : paddedDomain(xValues) }, axis: { values: xValues, grid: true } } as const;
+  const x = { field: 'x', type: 'quantitative', title: opts.x, scale: { type: opts.xScale ?? 'linear', nice: false, domain: opts.xScale === 'log' ? [xValues[0] / 1.3, xValues[xValues.length - 1] * 1.3] : paddedDomain(xValues) }, axis: { values: xValues, grid: true, format: '~g' } } as const; // '~g': 0.5 reads 0.5, not 1
   const y = { type: 'quantitative', title: opts.y, scale: { domain: yDomain, zero: false } } as const;
   const legend = { scale: { domain: names } };
   const spec = {
