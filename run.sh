@@ -18,8 +18,8 @@ JUPYTER_APT=(jupyter-core jupyter-nbconvert jupyter-client python3-nbclient pyth
 # The classic Notebook 6 server: Debian 12's interactive frontend (it has no JupyterLab).
 NOTEBOOK_APT=(dataset-fashion-mnist jupyter-notebook "${JUPYTER_APT[@]}")
 # python3-torch: the PyTorch parity test of the weights interop (test/pytorch.test.ts).
-# (The browser test, test/browser.test.ts, needs chromium too; it runs with MAGMA_LAB_BROWSER=1.)
-TEST_APT=(python3-torch "${NOTEBOOK_APT[@]}")
+# chromium: the browser test (test/browser.test.ts) drives Debian's Chromium with playwright-core.
+TEST_APT=(python3-torch chromium "${NOTEBOOK_APT[@]}")
 
 say() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }

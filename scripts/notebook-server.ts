@@ -13,7 +13,10 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
 import { registerKernel, ROOT } from './run-notebooks';
 
 /** The two Jupyter frontends this project runs under. */
@@ -70,6 +73,28 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The classic Notebook's frontend settings for this project: code cells wrap long lines (its
+ * CodeMirror otherwise clips them at the cell's edge), unless the user's own
+ * ~/.jupyter/nbconfig/notebook.json says otherwise. Written to `.jupyter/config/nbconfig/` and put
+ * on JUPYTER_CONFIG_PATH. (JupyterLab keeps its editor settings elsewhere: Settings → Notebook.)
+ * @returns the config folder
+ */
+function frontendConfig(): string {
+  const userFile = path.join(process.env.JUPYTER_CONFIG_DIR ?? path.join(os.homedir(), '.jupyter'), 'nbconfig', 'notebook.json');
+  let user: { CodeCell?: { cm_config?: { lineWrapping?: boolean } } } = {};
+  try {
+    user = JSON.parse(fs.readFileSync(userFile, 'utf8'));
+  } catch {
+    // no user setting (or one Jupyter itself would not read): ours applies
+  }
+  const dir = path.join(ROOT, '.jupyter', 'config');
+  fs.mkdirSync(path.join(dir, 'nbconfig'), { recursive: true });
+  const lineWrapping = user.CodeCell?.cm_config?.lineWrapping ?? true;
+  fs.writeFileSync(path.join(dir, 'nbconfig', 'notebook.json'), JSON.stringify({ CodeCell: { cm_config: { lineWrapping } } }, null, 2) + '\n');
+  return dir;
+}
+
 const INSTALL_HINT = 'on Debian: sudo apt-get install -y --no-install-recommends jupyter-notebook (./run.sh notebook does it as root); with conda: conda env create -f environment.yml (JupyterLab)';
 
 /** Starts Jupyter on 127.0.0.1 with a random token and resolves once it answers. */
@@ -85,7 +110,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<NotebookSer
     `--${app}.token=${token}`, `--${app}.${frontend === 'lab' ? 'root_dir' : 'notebook_dir'}=${opts.root ?? ROOT}`,
     // Both refuse to run as root without it (containers and CI machines often are root).
     ...(process.getuid?.() === 0 ? ['--allow-root'] : [])];
-  const child = spawn(JUPYTER, args, { env: { ...process.env, JUPYTER_PATH: registerKernel() }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(JUPYTER, args, { env: { ...process.env, JUPYTER_PATH: registerKernel(), JUPYTER_CONFIG_PATH: [frontendConfig(), process.env.JUPYTER_CONFIG_PATH].filter(Boolean).join(path.delimiter) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => { output += chunk.toString(); log(chunk.toString()); };
   child.stdout.on('data', keep);

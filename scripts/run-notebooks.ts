@@ -121,6 +121,9 @@ config = Config()
 # The HTML export cannot run vega (and blanks SVG outputs): PNG before everything but HTML.
 config.NbConvertBase.display_data_priority = ["text/html", "image/png", "image/jpeg", "text/markdown", "text/latex", "text/plain"]
 body, _ = HTMLExporter(config=config).from_notebook_node(nb)
+# Long code and output lines wrap instead of running off the page (the template scrolls them sideways).
+wrap = "<style>.jp-InputArea-editor .highlight pre, .jp-RenderedText pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>"
+body = body.replace("</head>", wrap + "\n</head>", 1)
 with open(html, "w", encoding="utf-8") as f:
     f.write(body)
 print(json.dumps(result))

@@ -12,12 +12,14 @@ import * as tf from '@tensorflow/tfjs';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { compile } from 'vega-lite';
 import { channelStats, type Batch } from '../src/data/dataset';
+import { batchToTensor } from '../src/data/tensor';
 import { createMae, type Mae } from '../src/nn/mae';
 import { patchify } from '../src/nn/patches';
 import { Rng } from '../src/random';
 import type { StepRecord } from '../src/train/trainer';
 import * as show from '../src/show';
 import { type DisplayMessage, serializeSends } from '../src/show/kernel';
+import { viridis } from '../src/show/raster';
 import { assertClose, tempDir, testConfig, useBackend } from './helpers';
 
 /** A decoded PNG: size and RGBA bytes. */
@@ -240,6 +242,33 @@ describe('show: display bundles', () => {
     assertNotBlank(rgba);
     assert.match(b.data[show.MIME.text] as string, /block 2 of 2 \(2 heads/);
     assert.throws(() => show.attention(model, syntheticBatch(1), { block: 2 }), /block 2 does not exist: the encoder has 2 blocks/);
+    assert.throws(() => show.attention(model, syntheticBatch(1), { range: 'global' as 'shared' }), /range must be 'shared' or 'per-map', got "global"/);
+  });
+
+  it('attention: one colour scale, 0 to the largest weight drawn, with its colour bar; or each map on its own', async () => {
+    const batch = syntheticBatch(2);
+    const shared = await noLeak(() => show.attention(model, batch, { scale: 2 }));
+    const perMap = await noLeak(() => show.attention(model, batch, { scale: 2, range: 'per-map' }));
+    // The largest CLS→patch weight of the last block, computed here on its own.
+    const largest = tf.tidy(() => {
+      const { attention } = model.forwardEncoder(batchToTensor(batch), null, { attention: true });
+      return tf.max(tf.slice(attention![model.config.encoderDepth - 1], [0, 0, 0, 1], [2, model.config.encoderHeads, 1, model.tokens])).dataSync()[0];
+    });
+    assert.match(shared.data[show.MIME.text] as string, new RegExp(`one scale for every map, 0 to ${largest.toPrecision(3).replace('.', '\\.')}`));
+    assert.match(perMap.data[show.MIME.text] as string, /each map min\.\.max/);
+    const a = await decodePng(shared);
+    const b = await decodePng(perMap);
+    assert.ok(a.height > b.height, 'the colour bar adds height');
+    // Map tiles are blended with the image; only the colour bar shows the colormap's pure ends.
+    const has = (rgba: Uint8ClampedArray, [r, g, bl]: number[]) => {
+      for (let i = 0; i < rgba.length; i += 4) if (Math.abs(rgba[i] - r) <= 2 && Math.abs(rgba[i + 1] - g) <= 2 && Math.abs(rgba[i + 2] - bl) <= 2) return true;
+      return false;
+    };
+    const ends = [viridis(0), viridis(1)].map((c) => c.map((v) => Math.round(255 * v)));
+    for (const end of ends) {
+      assert.ok(has(a.rgba, end), `the colour bar's end ${end} is drawn`);
+      assert.ok(!has(b.rgba, end), `no colour bar per map, yet ${end} is drawn`);
+    }
   });
 
   it('similarity: heatmap of W and the Laplacian spectrum, from a tensor or plain numbers', async () => {

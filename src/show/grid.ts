@@ -12,6 +12,9 @@ export const FONT_FAMILY = 'DejaVu Sans';
 const FONT = `12px "${FONT_FAMILY}"`;
 const GAP = 4;
 const LINE = 16;
+/** The colour bar: its height and its longest length in pixels. */
+const BAR = 10;
+const BAR_LENGTH = 240;
 
 /** What {@link drawGrid} draws. */
 export interface GridLayout {
@@ -25,6 +28,19 @@ export interface GridLayout {
   captions?: string[][];
   /** Integer upscaling of every pixel (see {@link defaultScale}). */
   scale: number;
+  /** A colour bar under the grid, for tiles coloured on one shared scale. */
+  colorBar?: ColorBar;
+}
+
+/** The scale of tiles coloured by a colormap: what values its two ends stand for. */
+export interface ColorBar {
+  /** What the colours measure, e.g. `'CLS attention weight'`. */
+  label: string;
+  /** The values drawn at the colormap's ends (0 and 1). */
+  min: number;
+  max: number;
+  /** RGB in 0..1 of a position 0..1 along the bar (e.g. raster.ts's `viridis`). */
+  colormap: (v: number) => [number, number, number];
 }
 
 /** An upscaling that draws an image of this side at about 96 pixels (at least 1). */
@@ -34,7 +50,7 @@ export function defaultScale(side: number): number {
 
 /** The grid on a white canvas. */
 export function drawGrid(layout: GridLayout): Canvas {
-  const { tiles, colTitles, rowLabels, captions, scale } = layout;
+  const { tiles, colTitles, rowLabels, captions, scale, colorBar } = layout;
   const all = tiles.flat().filter((t): t is Raster => t !== null);
   const measure = createCanvas(1, 1).getContext('2d');
   measure.font = FONT;
@@ -46,7 +62,10 @@ export function drawGrid(layout: GridLayout): Canvas {
   const left = rowLabels ? textWidth(rowLabels) + 2 * GAP : 0;
   const top = colTitles ? LINE + GAP : 0;
   const rowH = cellH + (captions ? LINE : 0) + GAP;
-  const canvas = createCanvas(left + cols * (cellW + GAP) + GAP, top + tiles.length * rowH + GAP);
+  const gridW = left + cols * (cellW + GAP) + GAP;
+  const barLength = Math.min(BAR_LENGTH, Math.max(160, gridW - left - 2 * GAP));
+  const bottom = top + tiles.length * rowH + GAP; // where the colour bar goes
+  const canvas = createCanvas(Math.max(gridW, colorBar ? left + Math.max(barLength, textWidth([colorBar.label])) + 2 * GAP : 0), bottom + (colorBar ? 2 * LINE + BAR + GAP : 0));
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = 'white';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -66,7 +85,29 @@ export function drawGrid(layout: GridLayout): Canvas {
       if (captions) centered(ctx, captions[r]?.[c] ?? '', x, cellW, y + cellH + LINE / 2);
     });
   });
+  if (colorBar) drawColorBar(ctx, colorBar, left + GAP, bottom, barLength);
   return canvas;
+}
+
+/** The label, then the colormap from min to max as a framed bar, then min, middle and max under it. */
+function drawColorBar(ctx: SKRSContext2D, bar: ColorBar, x: number, y: number, length: number): void {
+  ctx.textAlign = 'left';
+  ctx.fillText(bar.label, x, y + LINE / 2);
+  for (let i = 0; i < length; i++) {
+    const [r, g, b] = bar.colormap(i / (length - 1));
+    ctx.fillStyle = `rgb(${Math.round(255 * r)}, ${Math.round(255 * g)}, ${Math.round(255 * b)})`;
+    ctx.fillRect(x + i, y + LINE, 1, BAR);
+  }
+  ctx.strokeStyle = '#222';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x - 0.5, y + LINE - 0.5, length + 1, BAR + 1); // around the bar, not over its end colours
+  ctx.fillStyle = '#222';
+  const tickY = y + LINE + BAR + LINE / 2;
+  const value = (v: number) => Number(v.toPrecision(2)).toString();
+  ([['left', 0, bar.min], ['center', length / 2, (bar.min + bar.max) / 2], ['right', length, bar.max]] as const).forEach(([align, dx, v]) => {
+    ctx.textAlign = align;
+    ctx.fillText(value(v), x + dx, tickY);
+  });
 }
 
 /** A grid as a bundle: the PNG and a text/plain description. */
