@@ -62,7 +62,7 @@ export * as losses from './losses/index';
 import * as evaluation from './eval/index';
 export { evaluation as eval };
 export * as analysis from './eval/analysis';
-export * as runs from './eval/runs';
+export * as runs from './experiments/runs';
 export * as experiments from './experiments/index';
 export type { RunConfig } from './train/runFolder';
 export * as show from './show/index';

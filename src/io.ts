@@ -31,6 +31,8 @@ export interface WriteOptions {
    * can be rolled back. Made only once the new file is complete.
    */
   keepPreviousAs?: string;
+  /** Permission bits of the new file (e.g. 0o755 for a script). Default 0o666 less the umask. */
+  mode?: number;
 }
 
 /** Writes `data` to `file` atomically, creating its folder if needed. */
@@ -41,7 +43,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: W
   try {
     fs.mkdirSync(folder, { recursive: true });
     removeStaleTempFiles(file);
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', opts.mode);
     try {
       // writeSync may write fewer bytes than asked (a full disk, a signal): loop until all are out.
       for (let written = 0; written < bytes.length;) written += fs.writeSync(fd, bytes, written, bytes.length - written);
@@ -170,10 +172,12 @@ export function assertWritable(folder: string): void {
 }
 
 /** Who holds a run folder's lock. */
-interface LockOwner {
+export interface LockOwner {
   pid: number;
   host: string;
   since: string;
+  /** The Slurm job (SLURM_JOB_ID) of the process, when it runs as one. */
+  job?: string;
 }
 
 /**
@@ -185,7 +189,8 @@ interface LockOwner {
 export function lockFolder(folder: string): () => void {
   fs.mkdirSync(folder, { recursive: true });
   const lock = path.join(folder, '.lock');
-  const me: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+  const job = process.env.SLURM_JOB_ID;
+  const me: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), ...(job ? { job } : {}) };
   for (let attempt = 0; ; attempt++) {
     try {
       fs.writeFileSync(lock, JSON.stringify(me), { flag: 'wx' });
@@ -194,7 +199,8 @@ export function lockFolder(folder: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(e as NodeJS.ErrnoException, lock);
     }
     const owner = readLock(lock);
-    const stale = owner === null || (owner.host === me.host && !processAlive(owner.pid));
+    // Slurm runs one instance of a job at a time: a lock of this job is a requeued task's own, left on another node.
+    const stale = owner === null || (owner.host === me.host && !processAlive(owner.pid)) || (job !== undefined && owner.job === job);
     if (!stale || attempt > 0) {
       throw new FileError(lock, `the run folder is in use by process ${owner?.pid} on ${owner?.host} since ${owner?.since}`,
         `wait for that run to finish; if it is gone (another machine, or a reused pid), delete ${lock}`);
@@ -210,6 +216,12 @@ export function lockFolder(folder: string): () => void {
   };
   process.on('exit', release);
   return release;
+}
+
+/** The process holding a folder's lock, or null when it is free (or its holder on this host is gone). */
+export function lockHolder(folder: string): LockOwner | null {
+  const owner = readLock(path.join(folder, '.lock'));
+  return owner && (owner.host !== os.hostname() || processAlive(owner.pid)) ? owner : null;
 }
 
 function readLock(lock: string): LockOwner | null {

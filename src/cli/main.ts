@@ -16,6 +16,7 @@ import { dataCommand } from './data';
 import { evalCommand, evalOptions } from './eval';
 import { finetuneCommand, finetuneOptions } from './finetune';
 import { scheduleCommand } from './schedule';
+import { sweepCommand, sweepHelp, sweepOptions } from './sweep';
 import { trainCommand, trainOptions } from './train';
 
 const usage = `usage: magma-lab <command> [options]
@@ -26,6 +27,8 @@ commands:
   finetune <run> fine-tune a run's checkpoint for classification (--blocks 0|mlp|K|all)
   data <name>    find, validate and describe a dataset; decode and cache image folders
   schedule <λ>   print a MAGMA λ schedule (e.g. warmup:0,10,1,100) epoch by epoch
+  sweep <grid>   run an experiment grid (methods × seeds × datasets × settings) as independent runs:
+                 here (--jobs N), or as a Slurm job array / command list (--emit); --merge <dir> tables it
 
 'magma-lab <command> --help' lists a command's options.
 Environment: MAGMA_LAB_BACKEND=tensorflow|wasm|cpu forces a backend; MAGMA_LAB_DATA is where datasets are looked for;
@@ -50,6 +53,10 @@ export async function main(argv: string[]): Promise<number> {
       if (rest.includes('--help')) return printHelp(helpText('magma-lab finetune <run> [options]', 'Fine-tune the checkpoint of a run folder for classification (or train its ViT from scratch) and write finetune-<blocks>.json.', finetuneOptions));
       await finetuneCommand(rest, await useBestBackend());
       return 0;
+    }
+    if (command === 'sweep') {
+      if (rest.includes('--help')) return printHelp(helpText('magma-lab sweep <grid.json> [options] | magma-lab sweep --merge <dir>', sweepHelp, sweepOptions));
+      return await sweepCommand(rest, useBestBackend);
     }
     if (command === 'data') return await dataCommand(rest);
     if (command === 'schedule') return scheduleCommand(rest);

@@ -29,7 +29,7 @@ import { formatMeanStd, pairedDifference, type PairedDifference, signed, summari
 import { lockFolder, writeJsonAtomic } from '../io';
 import { readRunConfig, type RunConfig } from '../train/runFolder';
 import { loadCheckpoint } from '../train/trainer';
-import { gridProgress } from '../show/gridProgress';
+import { gridProgress, type GridProgressHandle } from '../show/gridProgress';
 import { epochResultsFile, labelledDataOptions, runConfigFromSettings, type RunReporter, trainRun, type TrainSettings, writeFinetuneResult } from './run';
 
 /** Fine-tuning settings of a grid (every {@link FinetuneOptions} but the callback). */
@@ -107,30 +107,50 @@ export class GridResult {
     return this.spec.seeds;
   }
 
-  /** One metric of an arm, seed by seed in the order of `seeds` (what `ml.eval.pairedDifference` takes). */
-  values(arm: string, metric: GridMetric): number[] {
+  /**
+   * One metric of an arm, seed by seed in the order of `seeds` (what `ml.eval.pairedDifference`
+   * takes), over the seeds it has a run of (all of them, but in a merged sweep with runs missing).
+   */
+  values(arm: string, metric: GridMetric, seeds: number[] = this.seeds): number[] {
     check(arm in this.spec.arms, `no arm '${arm}' in grid ${this.spec.name}; its arms: ${this.arms.join(', ')}`);
-    return this.seeds.map((seed) => {
-      const run = this.runs.find((r) => r.arm === arm && r.seed === seed)!;
+    return this.runsOf(arm, seeds).map((run) => {
       const value = metric.startsWith('finetune.') ? run.finetune[metric.slice('finetune.'.length)] : run[metric as Exclude<GridMetric, `finetune.${string}`>];
       check(value !== undefined, `run ${run.dir} has no ${metric}; the grid's metrics: knnCosine, knnEuclidean, linearProbe, finalLoss${Object.keys(this.spec.evaluate?.finetune ?? {}).map((k) => `, finetune.${k}`).join('')}`);
       return value;
     });
   }
 
-  /** One row per arm: each metric as mean ± std over the seeds, then the raw-pixel row (for `show.table`). */
-  summary(metrics: GridMetric[] = this.metrics()): Record<string, string | number>[] {
-    const rows: Record<string, string | number>[] = this.arms.map((arm) => ({
-      arm, seeds: this.seeds.length,
-      ...Object.fromEntries(metrics.map((m) => [label(m), formatMeanStd(summarize(this.values(arm, m)), m === 'finalLoss' ? 4 : 2)])),
-    }));
-    const pixel = (m: GridMetric) => (m in this.pixels ? this.pixels[m as keyof PixelBaseline].toFixed(2) : '–');
-    return [...rows, { arm: 'raw pixels (baseline)', seeds: '–', ...Object.fromEntries(metrics.map((m) => [label(m), pixel(m)])) }];
+  /** The runs of an arm, in the order of `seeds`. */
+  private runsOf(arm: string, seeds: number[]): GridRun[] {
+    return seeds.flatMap((seed) => this.runs.filter((r) => r.arm === arm && r.seed === seed));
   }
 
-  /** `after` − `before` per seed, with the paired t-test over seeds. */
+  /** The seeds both arms have a run of: what a paired difference can use. */
+  private sharedSeeds(before: string, after: string): number[] {
+    const has = (arm: string, seed: number) => this.runs.some((r) => r.arm === arm && r.seed === seed);
+    return this.seeds.filter((seed) => has(before, seed) && has(after, seed));
+  }
+
+  /**
+   * One row per arm: each metric as mean ± std over the seeds (– for an arm without runs), then
+   * the raw-pixel row, unless no pixel baseline was measured (for `show.table`).
+   */
+  summary(metrics: GridMetric[] = this.metrics()): Record<string, string | number>[] {
+    const meanStd = (values: number[], m: GridMetric) => (values.length ? formatMeanStd(summarize(values), m === 'finalLoss' ? 4 : 2) : '–');
+    const rows: Record<string, string | number>[] = this.arms.map((arm) => ({
+      arm, seeds: this.runsOf(arm, this.seeds).length,
+      ...Object.fromEntries(metrics.map((m) => [label(m), meanStd(this.values(arm, m), m)])),
+    }));
+    const pixel = (m: GridMetric) => (m in this.pixels && Number.isFinite(this.pixels[m as keyof PixelBaseline]) ? this.pixels[m as keyof PixelBaseline].toFixed(2) : '–');
+    const measured = Object.values(this.pixels).some(Number.isFinite);
+    return measured ? [...rows, { arm: 'raw pixels (baseline)', seeds: '–', ...Object.fromEntries(metrics.map((m) => [label(m), pixel(m)])) }] : rows;
+  }
+
+  /** `after` − `before` per seed (the seeds both have a run of), with the paired t-test over seeds. */
   difference(before: string, after: string, metric: GridMetric): PairedDifference {
-    return pairedDifference(this.values(before, metric), this.values(after, metric), metric === 'finalLoss' ? '' : 'points');
+    const seeds = this.sharedSeeds(before, after);
+    check(seeds.length > 0, `arms '${before}' and '${after}' of grid ${this.spec.name} have no seed with a run of both: nothing to pair`);
+    return pairedDifference(this.values(before, metric, seeds), this.values(after, metric, seeds), metric === 'finalLoss' ? '' : 'points');
   }
 
   /** The mean of a metric per arm, e.g. `{MAE: 76.5, 'M-MAE': 76.1}` (what `show.compare` takes beside the paper's). */
@@ -140,11 +160,13 @@ export class GridResult {
 
   /**
    * One row per change and metric (for `show.table`): the per-seed differences, mean ± std, the
-   * 95 % interval, whether the sign holds in every seed, and the paired t-test's p.
+   * 95 % interval, whether the sign holds in every seed, and the paired t-test's p. A change whose
+   * arms share no seed with runs (in a merged sweep with runs missing) has no row.
    * @param changes pairs `[before, after]` of arms, e.g. `[['MAE', 'M-MAE']]`
    */
   differences(changes: [string, string][], metrics: GridMetric[] = this.metrics().filter((m) => m !== 'finalLoss')): Record<string, string>[] {
-    return changes.flatMap(([before, after]) => metrics.map((metric) => {
+    const paired = changes.filter(([before, after]) => this.sharedSeeds(before, after).length > 0);
+    return paired.flatMap(([before, after]) => metrics.map((metric) => {
       const d = this.difference(before, after, metric);
       return {
         change: `${before} → ${after}`, metric: label(metric),
@@ -170,7 +192,7 @@ function label(m: GridMetric): string {
 }
 
 /** A name usable as a folder: letters, digits, `.`, `_` and `-`; anything else becomes `-`. */
-function folderName(arm: string): string {
+export function folderName(arm: string): string {
   return arm.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'arm';
 }
 
@@ -183,7 +205,7 @@ export function cellSettings(spec: GridSpec, arm: string, seed: number): TrainSe
 }
 
 /** Checks the description before anything runs; errors name the field and the fix. */
-function checkSpec(spec: GridSpec): void {
+export function checkSpec(spec: GridSpec): void {
   check(typeof spec.name === 'string' && spec.name !== '' && folderName(spec.name) === spec.name,
     `grid name ${JSON.stringify(spec.name)} must be a folder name (letters, digits, '.', '_', '-')`);
   check(Array.isArray(spec.seeds) && spec.seeds.length > 0 && spec.seeds.every(Number.isInteger) && new Set(spec.seeds).size === spec.seeds.length,
@@ -202,8 +224,8 @@ function checkSpec(spec: GridSpec): void {
   for (const arm of arms) runConfigFromSettings(cellSettings(spec, arm, spec.seeds[0]), `grid ${spec.name}, arm '${arm}'`);
 }
 
-/** What a run folder already holds: nothing, a partial run (to resume), or a finished one. */
-function runState(dir: string, expected: RunConfig, finetunes: string[]): 'new' | 'partial' | 'done' {
+/** What a run folder already holds: nothing, a partial run (to resume), or a finished one; throws if it holds another run. */
+export function runState(dir: string, expected: RunConfig, finetunes: string[]): 'new' | 'partial' | 'done' {
   if (!fs.existsSync(path.join(dir, 'config.json'))) return 'new';
   const found = readRunConfig(dir);
   // config.json records the model as resolved for the data (image size, channels): compare the rest.
@@ -221,7 +243,7 @@ function runState(dir: string, expected: RunConfig, finetunes: string[]): 'new' 
 /** Options of {@link grid}. */
 export interface GridOptions {
   /** Where the progress goes. Default: one live display (notebook) or line (terminal) for the whole grid. */
-  progress?: ReturnType<typeof gridProgress>;
+  progress?: GridProgressHandle;
 }
 
 /**
@@ -243,7 +265,6 @@ export function grid(spec: GridSpec, opts: GridOptions = {}): Promise<GridResult
 async function runGrid(spec: GridSpec, opts: GridOptions): Promise<GridResult> {
   checkSpec(spec);
   const cells = spec.seeds.flatMap((seed) => Object.keys(spec.arms).map((arm) => ({ arm, seed })));
-  const finetunes = Object.entries(spec.evaluate?.finetune ?? {});
   const backend = backendReport() ?? await useBestBackend();
   const progress = opts.progress ?? gridProgress(`grid ${spec.name}`);
   const runs: GridRun[] = [];
@@ -252,10 +273,9 @@ async function runGrid(spec: GridSpec, opts: GridOptions): Promise<GridResult> {
     for (const [index, { arm, seed }] of cells.entries()) {
       const label = `${arm}, seed ${seed}`;
       progress.startRun(index, cells.length, label);
-      const run = await runCell(spec, arm, seed, finetunes, backend, progress);
+      const run = await runCell(spec, arm, seed, backend, progress);
       runs.push(run);
-      progress.finishRun({ label, summary: `k-NN ${run.knnCosine.toFixed(1)} %, probe ${run.linearProbe.toFixed(1)} %` +
-        finetunes.map(([name]) => `, fine-tune ${name} ${run.finetune[name].toFixed(1)} %`).join('') + (run.seconds === 0 ? ' (found finished)' : '') });
+      progress.finishRun({ label, summary: runSummary(run) + (run.seconds === 0 ? ' (found finished)' : '') });
     }
     return new GridResult(spec, runs, pixels);
   } finally {
@@ -263,18 +283,40 @@ async function runGrid(spec: GridSpec, opts: GridOptions): Promise<GridResult> {
   }
 }
 
+/** A run's results in one line: `k-NN 77.0 %, probe 78.8 %, fine-tune all 81.2 %`. */
+export function runSummary(run: GridRun): string {
+  return `k-NN ${run.knnCosine.toFixed(1)} %, probe ${run.linearProbe.toFixed(1)} %` +
+    Object.entries(run.finetune).map(([name, accuracy]) => `, fine-tune ${name} ${accuracy.toFixed(1)} %`).join('');
+}
+
+/** Where the raw-pixel baseline of a grid is kept, and the evaluation recipe it was measured with. */
+function pixelBaselineRecord(spec: GridSpec) {
+  const setup = runConfigFromSettings(cellSettings(spec, Object.keys(spec.arms)[0], spec.seeds[0]));
+  const file = path.join(spec.runsDir ?? 'runs', spec.name, 'pixels.json');
+  return { setup, file, recipe: { dataset: setup.dataset, dataOptions: setup.dataOptions, probeEpochs: setup.probeEpochs } };
+}
+
+/** The kept raw-pixel baseline of a grid, or null when none was measured with its recipe. */
+export function readPixelBaseline(spec: GridSpec): PixelBaseline | null {
+  const { file, recipe } = pixelBaselineRecord(spec);
+  if (!fs.existsSync(file)) return null;
+  const kept = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return JSON.stringify(kept.recipe) === JSON.stringify(recipe) ? kept.pixels : null;
+}
+
+/** Whether the grid's raw-pixel baseline is measured and kept. */
+export function pixelBaselineDone(spec: GridSpec): boolean {
+  return readPixelBaseline(spec) !== null;
+}
+
 /**
  * The raw-pixel k-NN and linear probe of the grid's data (the probe with the runs' recipe),
  * computed once and kept in `<runsDir>/<name>/pixels.json`.
  */
-async function pixelBaseline(spec: GridSpec, progress: ReturnType<typeof gridProgress>): Promise<PixelBaseline> {
-  const setup = runConfigFromSettings(cellSettings(spec, Object.keys(spec.arms)[0], spec.seeds[0]));
-  const file = path.join(spec.runsDir ?? 'runs', spec.name, 'pixels.json');
-  const recipe = { dataset: setup.dataset, dataOptions: setup.dataOptions, probeEpochs: setup.probeEpochs };
-  if (fs.existsSync(file)) {
-    const kept = JSON.parse(fs.readFileSync(file, 'utf8'));
-    if (JSON.stringify(kept.recipe) === JSON.stringify(recipe)) return kept.pixels;
-  }
+export async function pixelBaseline(spec: GridSpec, progress: GridProgressHandle): Promise<PixelBaseline> {
+  const kept = readPixelBaseline(spec);
+  if (kept) return kept;
+  const { setup, file, recipe } = pixelBaselineRecord(spec);
   progress.startTask('raw-pixel baseline', spec.seeds.length * Object.keys(spec.arms).length);
   const data = await load(setup.dataset, labelledDataOptions(setup));
   const [train, test] = [pixelFeatures(data.train), pixelFeatures(data.test)];
@@ -285,10 +327,14 @@ async function pixelBaseline(spec: GridSpec, progress: ReturnType<typeof gridPro
   return pixels;
 }
 
-/** Trains (or resumes, or reads back) one cell, then evaluates and fine-tunes what is missing. */
-async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [string, FinetuneSettings][],
-  backend: BackendReport, progress: ReturnType<typeof gridProgress>): Promise<GridRun> {
+/**
+ * Trains (or resumes, or reads back) one cell, then evaluates and fine-tunes what is missing.
+ * @param log where the run's news goes (the backend, the data, resuming, where results went); the display shows the rest
+ */
+export async function runCell(spec: GridSpec, arm: string, seed: number, backend: BackendReport, progress: GridProgressHandle,
+  log: (line: string) => void = () => {}): Promise<GridRun> {
   const start = performance.now();
+  const finetunes = Object.entries(spec.evaluate?.finetune ?? {});
   const settings = cellSettings(spec, arm, seed);
   const setup = runConfigFromSettings(settings, `grid ${spec.name}, arm '${arm}'`);
   const dir = path.join(settings.runsDir as string, setup.name);
@@ -296,7 +342,7 @@ async function runCell(spec: GridSpec, arm: string, seed: number, finetunes: [st
   const unlock = lockFolder(dir);
   try {
     const reporter: RunReporter = {
-      log: () => {}, // the display shows the state; config.json and the results files keep the details
+      log, // the display shows the state; config.json and the results files keep the details
       step: (r, total) => progress.update('train', r.step, total, `loss ${r.loss.toFixed(4)}`),
       trainingDone: () => {},
       phase: (phase, done, total) => progress.update(phase, done, total),
@@ -337,7 +383,7 @@ function resultFiles(setup: RunConfig): string[] {
 }
 
 /** The results of a finished run folder. */
-function readCell(dir: string, arm: string, seed: number, finetunes: string[], seconds: number): GridRun {
+export function readCell(dir: string, arm: string, seed: number, finetunes: string[], seconds: number): GridRun {
   const read = (file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
   const pct = (x: number | undefined) => 100 * (x ?? NaN);
   const accuracies = (results: RunResults) => ({

@@ -34,14 +34,14 @@ export interface GridProgressHandle {
 /**
  * The progress view of a grid of runs.
  * @param title e.g. the grid's name
- * @param opts.every seconds between redraws in a notebook (default 1; a run's start and end, and the last state, are always drawn)
+ * @param opts.every seconds between redraws in a notebook (default 1; a run's start and end, and the last state, are always drawn), or between lines in a log (default 10)
  */
 export function gridProgress(title: string, opts: { every?: number } = {}): GridProgressHandle {
   const every = opts.every ?? 1;
   const start = performance.now();
   const notebook = inKernel();
   const id = randomBytes(8).toString('hex');
-  const bar = notebook ? undefined : new ProgressBar('grid');
+  const bar = notebook ? undefined : new ProgressBar('grid', process.stderr, opts.every ?? 10);
   const finished: FinishedRun[] = [];
   let state = { index: 0, count: 1, label: '', phase: 'starting', done: 0, total: 1, detail: '', task: false };
   let runStart = start;
@@ -51,7 +51,7 @@ export function gridProgress(title: string, opts: { every?: number } = {}): Grid
 
   const draw = (final: boolean) => {
     const seconds = (performance.now() - start) / 1000;
-    const inRun = state.task ? 0 : state.phase === 'train' ? state.done / state.total : 0.95; // evaluation: near the end of the run
+    const inRun = state.task || state.phase === 'starting' ? 0 : state.phase === 'train' ? state.done / state.total : 0.95; // evaluation: near the end of the run
     const runsDone = finished.length + (final ? 0 : inRun);
     const perRun = durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length
       : inRun > 0.02 ? (performance.now() - runStart) / 1000 / inRun : Infinity;
@@ -60,6 +60,7 @@ export function gridProgress(title: string, opts: { every?: number } = {}): Grid
       : `${state.task ? '' : `run ${state.index + 1}/${state.count}: `}${state.label}  ·  ${state.phase} ${state.done}/${state.total}${state.detail ? `  ·  ${state.detail}` : ''}`;
     const times = final ? '' : `${formatDuration(seconds)} elapsed, ETA ${formatDuration(eta)}`;
     if (bar) {
+      if (!final && state.label === '') return true; // nothing started yet: no line
       bar.update({ done: Math.floor(runsDone * 1000), total: state.count * 1000, fields: { run: state.task ? state.label : `${state.index + 1}/${state.count} ${state.label}`, [state.phase]: `${state.done}/${state.total}` } });
       if (final) bar.finish();
       return true;
