@@ -1,5 +1,6 @@
 /**
- * `npm run notebooks [-- <files>] [--scale smoke|full] [--timeout <s>] [--out <dir>]`
+ * `npm run notebooks [-- <files>] [--scale smoke|full|paper] [--timeout <s>] [--out <dir>]`
+ * `npm run notebooks -- --scale paper --dry-run [<files>]`
  *
  * Executes notebooks headlessly in the tslab kernel and exports them to HTML:
  * 1. registers a kernel `magma-lab` inside the project (.jupyter/share/jupyter/kernels, found
@@ -13,11 +14,16 @@
  *    fails (nbconvert alone writes nothing then);
  * 4. on failure prints the failing cell's source and its outputs (tslab reports errors on the
  *    cell's stderr, which nbconvert does not print), and exits with 1.
+ *
+ * With `--dry-run` (paper scale only) it runs no notebook: it checks each one's paper recipe
+ * (src/experiments/paper.ts) without training and prints a table (src/experiments/dryRun.ts);
+ * it exits with 1 when a recipe is missing or its step fails.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { DryRunRow } from '../src/experiments/dryRun';
 
 /** The project root (this file is in scripts/). */
 export const ROOT = path.resolve(__dirname, '..');
@@ -30,7 +36,9 @@ const JUPYTER_APT = 'jupyter-core jupyter-nbconvert jupyter-client python3-nbcli
 /** What a run is asked to do. */
 export interface RunOptions {
   notebooks: string[];
-  scale: 'smoke' | 'full';
+  scale: 'smoke' | 'full' | 'paper';
+  /** Check the paper recipes instead of running notebooks. */
+  dryRun: boolean;
   /** Seconds per cell; 0 = no limit. */
   timeout: number;
   outDir: string;
@@ -85,6 +93,10 @@ export function withScale(notebook: { cells: Cell[] }, scale: string, file: stri
   const index = notebook.cells.findIndex((c) => c.cell_type === 'code' && text(c.source).trimStart().startsWith('// parameters'));
   if (index < 0 || !SCALE_LINE.test(text(notebook.cells[index].source))) {
     throw new Error(`${file}: no parameter cell; add a code cell starting with \`// parameters\` that declares \`const SCALE = 'smoke' as 'smoke' | 'full';\``);
+  }
+  const declaration = text(notebook.cells[index].source).split('\n').find((line) => /^\s*const\s+SCALE\b/.test(line)) ?? '';
+  if (scale === 'paper' && !declaration.includes("'paper'")) {
+    throw new Error(`${file}: its parameter cell has no paper scale (\`const SCALE = ... as 'smoke' | 'full' | 'paper'\` reading ml.experiments.paperRecipe); check its recipe with --dry-run`);
   }
   const cells = notebook.cells.map((c, i) => (i === index ? { ...c, source: text(c.source).replace(SCALE_LINE, `$1'${scale}'`) } : c));
   return { ...notebook, cells };
@@ -179,21 +191,23 @@ export function describeFailure(result: NotebookResult): string {
 
 /** Parses `[files] [--scale smoke|full] [--timeout s] [--out dir]`. */
 export function parseArgs(argv: string[]): RunOptions {
-  const opts: RunOptions = { notebooks: [], scale: 'smoke', timeout: 0, outDir: path.join(ROOT, 'build', 'notebooks') };
+  const opts: RunOptions = { notebooks: [], scale: 'smoke', dryRun: false, timeout: 0, outDir: path.join(ROOT, 'build', 'notebooks') };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? '';
     if (flag === '--scale') {
       const s = value();
-      if (s !== 'smoke' && s !== 'full') throw new Error(`--scale must be smoke or full, got '${s}'`);
+      if (s !== 'smoke' && s !== 'full' && s !== 'paper') throw new Error(`--scale must be smoke, full or paper, got '${s}'`);
       opts.scale = s;
+    } else if (flag === '--dry-run') {
+      opts.dryRun = true;
     } else if (flag === '--timeout') {
       opts.timeout = Number(value());
       if (!(opts.timeout >= 0)) throw new Error('--timeout must be a number of seconds (0 = no limit)');
     } else if (flag === '--out') {
       opts.outDir = path.resolve(value());
     } else if (flag.startsWith('--')) {
-      throw new Error(`unknown option ${flag}; usage: npm run notebooks [-- <files>] [--scale smoke|full] [--timeout <s>] [--out <dir>]`);
+      throw new Error(`unknown option ${flag}; usage: npm run notebooks [-- <files>] [--scale smoke|full|paper] [--dry-run] [--timeout <s>] [--out <dir>]`);
     } else {
       opts.notebooks.push(path.resolve(argv[i]));
     }
@@ -203,12 +217,39 @@ export function parseArgs(argv: string[]): RunOptions {
     opts.notebooks = fs.readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort().map((f) => path.join(dir, f));
   }
   for (const f of opts.notebooks) if (!fs.existsSync(f)) throw new Error(`no such notebook: ${f}`);
+  if (opts.dryRun && opts.scale !== 'paper') throw new Error('--dry-run checks the paper recipes: give --scale paper');
   return opts;
 }
 
+/** Checks every notebook's paper recipe without training; prints the table; returns the exit status. */
+export async function dryRun(notebooks: string[]): Promise<number> {
+  const ml = await import('../src/index');
+  console.error(ml.describeBackend(await ml.useBestBackend()));
+  const rows: DryRunRow[] = [];
+  const skipped: string[] = [];
+  let failed = 0;
+  for (const file of notebooks) {
+    const name = path.basename(file, '.ipynb');
+    const recipe = ml.experiments.paperRecipes[name];
+    if (!recipe) {
+      failed++;
+      console.error(`${name}: no paper recipe; add one to src/experiments/paper.ts (paperRecipes)`);
+      continue;
+    }
+    console.error(`dry run: ${name}...`);
+    const row = await ml.experiments.dryRunRecipe(recipe);
+    if (row) rows.push(row);
+    else skipped.push(name);
+    if (row?.step.status === 'failed') failed++;
+  }
+  console.log(ml.experiments.formatDryRun(rows, skipped));
+  return failed ? 1 : 0;
+}
+
 /** Runs the notebooks one after the other; returns the exit status. */
-export function main(argv: string[]): number {
+export async function main(argv: string[]): Promise<number> {
   const opts = parseArgs(argv);
+  if (opts.dryRun) return dryRun(opts.notebooks);
   const missing = jupyterMissing();
   if (missing) {
     console.error(`notebooks: ${missing}`);
@@ -231,10 +272,8 @@ export function main(argv: string[]): number {
 }
 
 if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (e) {
+  main(process.argv.slice(2)).then((status) => { process.exitCode = status; }, (e) => {
     console.error(`notebooks: ${(e as Error).message}`);
     process.exitCode = 2;
-  }
+  });
 }

@@ -218,3 +218,12 @@ export function computeStrategy(): ComputeStrategy {
   strategy = { backend, native, value };
   return value;
 }
+
+/**
+ * The most bytes the wasm backend's tensors can ever take (its heap grows up to the wasm32
+ * ceiling, 4 GiB − 64 KiB: tfjs-backend-wasm's getHeapMax), or null when wasm is not the active
+ * backend.
+ */
+export function wasmHeapLimit(): number | null {
+  return tf.getBackend() === 'wasm' ? 4_294_901_760 : null;
+}

@@ -63,6 +63,8 @@ export const presets = {
   vitSmallCifar: { ...base, imageSize: 32, channels: 3, patchSize: 4, encoderWidth: 384, encoderDepth: 12, encoderHeads: 6, decoderWidth: 512, decoderDepth: 8, decoderHeads: 16 },
   /** ViT-B/16 at 224 (ImageNet-100), the released MAGMA recipe. */
   vitBase16: { ...base, imageSize: 224, channels: 3, patchSize: 16, encoderWidth: 768, encoderDepth: 12, encoderHeads: 12, decoderWidth: 512, decoderDepth: 8, decoderHeads: 16 },
+  /** ViT-L/16 at 224, MAE's Table 1 model (its decoder: 512 wide, 8 deep, 16 heads). */
+  vitLarge16: { ...base, imageSize: 224, channels: 3, patchSize: 16, encoderWidth: 1024, encoderDepth: 24, encoderHeads: 16, decoderWidth: 512, decoderDepth: 8, decoderHeads: 16 },
 } satisfies Record<string, MaeConfig>;
 
 /** A preset's name. */

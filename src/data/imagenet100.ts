@@ -65,6 +65,17 @@ function listSplit(root: string, wnids: string[]): ImageList {
   return listClassFolders(root, wnids, FIX);
 }
 
+/** The first folder that holds ImageNet-100 (or a full ImageNet tree), found without reading images. */
+export function imagenet100Dir(opts: Pick<DecodedOptions, 'dir'>): string {
+  const wnids = imagenet100Wnids();
+  return findDatasetDir(datasetDirs(['imagenet100', 'imagenet'], opts.dir), {
+    name: 'imagenet100',
+    holds: (d) => ['train', 'val'].some((s) => wnids.some((id) => fs.existsSync(path.join(d, s, id)))),
+    expected: 'train/<wnid>/*.JPEG and val/<wnid>/*.JPEG for the 100 wnids of data/imagenet100.txt',
+    fix: FIX,
+  });
+}
+
 /**
  * Reads ImageNet-100 from the first folder that holds it: about 126,689 train and 5,000 val (as
  * test) images, decoded to `size` (default 224: shorter side resized, center crop).
@@ -73,12 +84,7 @@ export async function readImagenet100(opts: DecodedOptions): Promise<RawSplits> 
   checkDecodedOptions('imagenet100', opts);
   const size = opts.size ?? 224;
   const wnids = [...imagenet100Wnids()].sort();
-  const dir = findDatasetDir(datasetDirs(['imagenet100', 'imagenet'], opts.dir), {
-    name: 'imagenet100',
-    holds: (d) => ['train', 'val'].some((s) => wnids.some((id) => fs.existsSync(path.join(d, s, id)))),
-    expected: 'train/<wnid>/*.JPEG and val/<wnid>/*.JPEG for the 100 wnids of data/imagenet100.txt',
-    fix: FIX,
-  });
+  const dir = imagenet100Dir(opts);
   const read = async (split: string, folder: string) => {
     const root = path.join(dir, folder);
     return decodeSplit({ dataset: 'imagenet100', split, root, list: listSplit(root, wnids), size, fix: FIX }, opts);

@@ -15,7 +15,7 @@ export { Dataset, channelStats } from './dataset';
 export type { Batch, BatchOptions, BatchTransform, CacheReport, ChannelStats, DatasetSplits } from './dataset';
 export { MemoryStorage, FileStorage } from './storage';
 export type { ImageStorage } from './storage';
-export { load, datasetNames, datasetOptionKeys, isDatasetName } from './load';
+export { load, locate, datasetNames, datasetOptionKeys, isDatasetName } from './load';
 export type { DatasetName, DatasetOptions, LoadOptions, RawSplit, RawSplits } from './load';
 export { FASHION_MNIST_CLASSES, MNIST_CLASSES, DEBIAN_FASHION_MNIST_DIR, fashionMnistDirs } from './mnist';
 export type { FashionMnistOptions } from './mnist';

@@ -11,12 +11,12 @@ import { check } from '../config';
 import { readCifar10, readCifar100 } from './cifar';
 import { type CacheReport, Dataset, type DatasetSplits, channelStats } from './dataset';
 import { DECODED_OPTION_KEYS, type DecodedOptions } from './imagefolder';
-import { readImagenet100 } from './imagenet100';
+import { imagenet100Dir, readImagenet100 } from './imagenet100';
 import { FashionMnistOptions, readFashionMnist, readMnist } from './mnist';
 import { readStl10, type Stl10Options } from './stl10';
 import type { ImageStorage } from './storage';
 import { SyntheticOptions, synthetic } from './synthetic';
-import { readTinyImagenet } from './tinyimagenet';
+import { readTinyImagenet, tinyImagenetDir } from './tinyimagenet';
 
 /** One split as read: N×H×W×C uint8 images (HWC, row-major; in memory or file-backed) and N labels. */
 export interface RawSplit {
@@ -77,6 +77,8 @@ interface Source<O> {
   /** Option keys, besides `trainLimit` and `testLimit`. */
   options: string[];
   read(opts: O): RawSplits | Promise<RawSplits>;
+  /** The folder holding the files, found without reading them (image folders, whose first read decodes every image). */
+  locate?(opts: O): string;
 }
 
 const sources: { [N in DatasetName]: Source<DatasetOptions[N]> } = {
@@ -86,8 +88,8 @@ const sources: { [N in DatasetName]: Source<DatasetOptions[N]> } = {
   cifar10: { options: ['dir'], read: readCifar10 },
   cifar100: { options: ['dir'], read: readCifar100 },
   stl10: { options: ['dir', 'unlabeled', 'verify', 'chunkImages'], read: readStl10 },
-  'tiny-imagenet': { options: DECODED_OPTION_KEYS, read: readTinyImagenet },
-  imagenet100: { options: DECODED_OPTION_KEYS, read: readImagenet100 },
+  'tiny-imagenet': { options: DECODED_OPTION_KEYS, read: readTinyImagenet, locate: tinyImagenetDir },
+  imagenet100: { options: DECODED_OPTION_KEYS, read: readImagenet100, locate: imagenet100Dir },
 };
 
 /** The names {@link load} accepts. */
@@ -142,4 +144,16 @@ export async function load(name: string, opts: Record<string, unknown> = {}): Pr
   if (raw.officialCounts) splits.officialCounts = raw.officialCounts;
   if (raw.caches) splits.caches = raw.caches;
   return splits;
+}
+
+/**
+ * Where a dataset is, without training on it: the folder (or package) its files are read from.
+ * Image folders are only found, not decoded; the other datasets are read (their first image).
+ * @throws DataError naming the places looked in and where to get the dataset, when it is missing or damaged
+ */
+export async function locate(name: string, opts: Record<string, unknown> = {}): Promise<string> {
+  check(isDatasetName(name), `unknown dataset '${name}'; valid names: ${datasetNames.join(', ')}`);
+  const source = sources[name] as Source<unknown>;
+  if (source.locate) return source.locate(opts);
+  return (await load(name, { ...opts, trainLimit: 1, testLimit: 1 })).source;
 }

@@ -47,17 +47,22 @@ function listVal(dir: string, wnids: string[]): ImageList {
   return { files, labels: Int32Array.from(labels) };
 }
 
-/** Reads Tiny-ImageNet from the first folder that holds it: train 100,000 and val (as test) 10,000 images, decoded to `size` (default 64). */
-export async function readTinyImagenet(opts: DecodedOptions): Promise<RawSplits> {
-  checkDecodedOptions('tiny-imagenet', opts);
-  const size = opts.size ?? 64;
-  const dir = findDatasetDir(datasetDirs([FOLDER], opts.dir), {
+/** The first folder that holds Tiny-ImageNet, found without reading images. */
+export function tinyImagenetDir(opts: Pick<DecodedOptions, 'dir'>): string {
+  return findDatasetDir(datasetDirs([FOLDER], opts.dir), {
     name: 'tiny-imagenet',
     holds: (d) => isFile(path.join(d, 'wnids.txt')),
     expected: 'wnids.txt, words.txt, train/<wnid>/images/, val/images/, val/val_annotations.txt (tiny-imagenet-200.zip unpacked)',
     fix: FIX,
     diagnose: (d) => (fs.existsSync(path.join(d, FOLDER)) ? new DataError(d, `holds ${FOLDER}/ instead of its contents`, `pass {dir: '${path.join(d, FOLDER)}'}`) : undefined),
   });
+}
+
+/** Reads Tiny-ImageNet from the first folder that holds it: train 100,000 and val (as test) 10,000 images, decoded to `size` (default 64). */
+export async function readTinyImagenet(opts: DecodedOptions): Promise<RawSplits> {
+  checkDecodedOptions('tiny-imagenet', opts);
+  const size = opts.size ?? 64;
+  const dir = tinyImagenetDir(opts);
   const wnids = [...new Set(readLines(path.join(dir, 'wnids.txt'), FIX))].sort();
   const names = classNames(path.join(dir, 'words.txt'), wnids);
   const splits = { train: listClassFolders(path.join(dir, 'train'), wnids, FIX, 'images'), test: listVal(dir, wnids) };

@@ -31,3 +31,13 @@ export function maeStepFlops(c: MaeConfig, batch: number): number {
     2 * decoderTokens * c.decoderWidth * patchDim; // prediction head
   return 3 * forward * batch;
 }
+
+/**
+ * Matmul FLOPs of the encoder alone over every patch (no masking) for `batch` images: forward
+ * only (features for k-NN and the probe), or forward + backward (`training`: fine-tuning).
+ */
+export function encoderFlops(c: MaeConfig, batch: number, opts: { training?: boolean } = {}): number {
+  const tokens = (c.imageSize / c.patchSize) ** 2;
+  const forward = 2 * tokens * c.patchSize * c.patchSize * c.channels * c.encoderWidth + blockFlops(1 + tokens, c.encoderWidth, c.mlpRatio, c.encoderDepth);
+  return (opts.training ? 3 : 1) * forward * batch;
+}
