@@ -18,6 +18,7 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { type BackendReport } from '../backend';
 import { check } from '../config';
@@ -288,6 +289,10 @@ export async function runLocal(plan: SweepPlan, command: CellCommand, jobs: numb
   log(`sweep ${plan.name}: ${plan.cells.length} cells, ${plan.cells.length - pending.length} already done; running ${pending.length} with ${jobs} worker${jobs > 1 ? 's' : ''} (logs in ${path.join(plan.dir, 'logs')})`);
   const logs = path.join(plan.dir, 'logs');
   fs.mkdirSync(logs, { recursive: true });
+  // N workers share the cores: each gets its share of BLAS threads, unless the user chose.
+  const env = { ...process.env };
+  if (jobs > 1 && env.OPENBLAS_NUM_THREADS === undefined) env.OPENBLAS_NUM_THREADS = String(Math.max(1, Math.floor(os.cpus().length / jobs)));
+  if (env.OPENBLAS_NUM_THREADS !== process.env.OPENBLAS_NUM_THREADS) log(`each worker runs OpenBLAS with ${env.OPENBLAS_NUM_THREADS} thread(s) (${os.cpus().length} cores / ${jobs} workers; set OPENBLAS_NUM_THREADS to choose)`);
   const bar = new ProgressBar('sweep', process.stderr, 5);
   const running = new Map<number, { cell: SweepCell; logFile: string }>();
   const failed: LocalSweepResult['failed'] = [];
@@ -303,7 +308,7 @@ export async function runLocal(plan: SweepPlan, command: CellCommand, jobs: numb
       const logFile = path.join(logs, `cell-${cell.index}.log`);
       running.set(cell.index, { cell, logFile });
       draw();
-      const status = await runWorker(command, cell.index, logFile);
+      const status = await runWorker(command, cell.index, logFile, env);
       running.delete(cell.index);
       finished++;
       if (status.code !== 0) {
@@ -326,10 +331,10 @@ export async function runLocal(plan: SweepPlan, command: CellCommand, jobs: numb
 }
 
 /** Starts one worker; resolves with its exit code or the signal that ended it. */
-function runWorker(command: CellCommand, index: number, logFile: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function runWorker(command: CellCommand, index: number, logFile: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const out = fs.openSync(logFile, 'a');
   fs.writeSync(out, `== ${new Date().toISOString()}: ${[command.program[0], ...cellArgs(command, index)].join(' ')}\n`);
-  const child = spawn(command.program[0], cellArgs(command, index), { stdio: ['ignore', out, out] });
+  const child = spawn(command.program[0], cellArgs(command, index), { stdio: ['ignore', out, out], env });
   fs.closeSync(out);
   return new Promise((resolve) => {
     child.on('error', (e) => {
