@@ -271,6 +271,32 @@ describe('show: display bundles', () => {
     }
   });
 
+  it('sweep: means with ±1 std and every seed per series (colour, dash and shape each), labelled baseline rules whose close labels do not overlap', async () => {
+    const series = [
+      { name: 'MAE', points: [{ x: 25, values: [70, 72, 71] }, { x: 75, values: [74, 75, 76] }] },
+      { name: 'M-MAE', points: [{ x: 25, values: [69, 70, 71] }, { x: 75, values: [75, 76, 77] }] },
+    ];
+    const baselines = [{ label: 'from scratch', value: 78.72 }, { label: 'probe', value: 78.22 }, { label: 'raw pixels', value: 81.6 }];
+    const b = await show.sweep(series, { x: 'mask ratio (%)', y: 'top-1 (%)', baselines });
+    assertMimes(b, [show.MIME.vegaLite, show.MIME.png, show.MIME.text]);
+    type Layer = { data?: { values: Record<string, unknown>[] }; layer?: Layer[]; mark: unknown; encoding?: Record<string, { scale?: { range?: unknown[] } }> };
+    const spec = b.data[show.MIME.vegaLite] as unknown as { layer: Layer[] };
+    assert.ok(compile(b.data[show.MIME.vegaLite] as show.VegaLiteSpec).spec);
+    const [rules, errorBars, lines, seeds] = spec.layer;
+    // Labels go above their rules, except below one whose rule is closer than a label's height to the rule above it.
+    assert.deepEqual(rules.data!.values.map((v) => [v.label, v.below]), [['raw pixels', false], ['from scratch', false], ['probe', true]]);
+    assert.deepEqual(errorBars.data!.values.map((r) => [r.series, r.x, r.mean, r.seeds]), [['MAE', 25, 71, 3], ['MAE', 75, 75, 3], ['M-MAE', 25, 70, 3], ['M-MAE', 75, 76, 3]]);
+    assert.equal(seeds.data!.values.length, 12);
+    assert.deepEqual(lines.encoding!.strokeDash.scale!.range, [[1, 0], [6, 3]]);
+    assert.deepEqual(lines.encoding!.shape.scale!.range, ['circle', 'square']);
+    assertNotBlank((await decodePng(b)).rgba);
+    assert.match(b.data[show.MIME.text] as string, /MAE: 25 → 71\.00, 75 → 75\.00[\s\S]*raw pixels: 81\.60/);
+    // Far apart, every label sits above its rule.
+    const apart = await show.sweep(series, { x: 'x', y: 'y', baselines: [{ label: 'a', value: 60 }, { label: 'b', value: 90 }] });
+    assert.ok(((apart.data[show.MIME.vegaLite] as typeof spec).layer[0].data!.values).every((v) => v.below === false));
+    await assert.rejects(show.sweep([], { x: 'x', y: 'y' }), /give at least one series/);
+  });
+
   it('similarity: heatmap of W and the Laplacian spectrum, from a tensor or plain numbers', async () => {
     const values = Float32Array.from({ length: 20 * 6 }, (_, i) => Math.sin(i * 1.7));
     const x = tf.tensor2d(values, [20, 6]);
@@ -279,12 +305,12 @@ describe('show: display bundles', () => {
     assertMimes(b, [show.MIME.vegaLite, show.MIME.png, show.MIME.text]);
     const spec = b.data[show.MIME.vegaLite] as show.VegaLiteSpec & { hconcat: { data: { values: unknown[] } }[] };
     assert.ok(compile(spec).spec);
-    assert.equal(spec.hconcat[0].data.values.length, 400);
-    assert.equal(spec.hconcat[1].data.values.length, 20);
+    assert.equal(spec.hconcat[1].data.values.length, 400);
+    assert.equal(spec.hconcat[0].data.values.length, 20);
     assertNotBlank((await decodePng(b)).rgba);
     const plain = await noLeak(() => show.similarity({ values, shape: [20, 6] }, { maxSide: 8 }));
     assert.equal(plain.data[show.MIME.text], b.data[show.MIME.text]);
-    assert.equal((plain.data[show.MIME.vegaLite] as typeof spec).hconcat[0].data.values.length, 64);
+    assert.equal((plain.data[show.MIME.vegaLite] as typeof spec).hconcat[1].data.values.length, 64);
   });
 
   it('spectrum and cka: normalized singular values per series (log scale) and a CKA heatmap on a fixed 0–1 scale', async () => {

@@ -59,6 +59,18 @@ export async function similarity(x: tf.Tensor2D | Matrix, opts: SimilarityOption
   const spec: VegaLiteSpec = {
     title: { text: `batch graph of ${side} samples: ${summary}`, anchor: 'start' },
     hconcat: [
+      // The spectrum first: the colour bar of W is drawn right of the whole row, next to its heatmap.
+      {
+        title: 'eigenvalues of the Laplacian L',
+        data: { values: Array.from(eigenvalues, (v, k) => ({ index: k + 1, eigenvalue: v })) },
+        width: 260,
+        height: 260,
+        mark: { type: 'line', point: side <= 64 },
+        encoding: {
+          x: { field: 'index', type: 'quantitative', title: 'i' },
+          y: { field: 'eigenvalue', type: 'quantitative', title: 'λᵢ' },
+        },
+      },
       {
         title: `affinity W${labels ? ' (sorted by label)' : ''}${pooledNote}`,
         data: { values: pooled(affinity, side, order, maxSide) },
@@ -69,17 +81,6 @@ export async function similarity(x: tf.Tensor2D | Matrix, opts: SimilarityOption
           x: { field: 'j', type: 'ordinal', axis: null },
           y: { field: 'i', type: 'ordinal', axis: null },
           color: { field: 'w', type: 'quantitative', title: 'W', scale: { scheme: 'viridis' } },
-        },
-      },
-      {
-        title: 'eigenvalues of the Laplacian L',
-        data: { values: Array.from(eigenvalues, (v, k) => ({ index: k + 1, eigenvalue: v })) },
-        width: 260,
-        height: 260,
-        mark: { type: 'line', point: side <= 64 },
-        encoding: {
-          x: { field: 'index', type: 'quantitative', title: 'i' },
-          y: { field: 'eigenvalue', type: 'quantitative', title: 'λᵢ' },
         },
       },
     ],

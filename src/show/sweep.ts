@@ -58,10 +58,10 @@ export async function sweep(series: SweepSeries[], opts: SweepOptions): Promise<
     height: opts.height ?? 260,
     layer: [
       ...(baselines.length ? [{
-        data: { values: [...baselines].sort((a, b) => b.value - a.value).map((b, i) => ({ ...b, below: i % 2 === 1 })) },
+        data: { values: labelPlaces(baselines, ((yDomain[1] - yDomain[0]) * 16) / (opts.height ?? 260)) }, // 16 px: a label's height in y units
         layer: [
           { mark: { type: 'rule', color: '#888', strokeDash: [3, 3] }, encoding: { y: { field: 'value', ...y } } },
-          // From the top down, labels alternate above and below their rules: two close baselines stay readable.
+          // A label goes above its rule, or below it when the rule above is too close (see labelPlaces).
           { transform: [{ filter: '!datum.below' }], mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 4, dy: -2, color: '#555', fontSize: 11 }, encoding: { y: { field: 'value', ...y }, x: { value: 0 }, text: { field: 'label' } } },
           { transform: [{ filter: 'datum.below' }], mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 2, color: '#555', fontSize: 11 }, encoding: { y: { field: 'value', ...y }, x: { value: 0 }, text: { field: 'label' } } },
         ],
@@ -95,4 +95,19 @@ function paddedDomain(values: number[]): [number, number] {
   const [lo, hi] = [values[0], values[values.length - 1]];
   const margin = Math.max(1e-9, 0.06 * (hi - lo || Math.abs(hi) || 1));
   return [lo - margin, hi + margin];
+}
+
+/**
+ * From the top down, each baseline's label goes above its rule, unless the rule above it is
+ * closer than a label's height (`gap`, in y units) and has its label above: then below, so that
+ * the two labels sit on the outer sides of the pair.
+ */
+function labelPlaces(baselines: { label: string; value: number }[], gap: number): { label: string; value: number; below: boolean }[] {
+  const sorted = [...baselines].sort((a, b) => b.value - a.value);
+  const placed: { label: string; value: number; below: boolean }[] = [];
+  for (const [i, b] of sorted.entries()) {
+    const above = placed[i - 1];
+    placed.push({ ...b, below: above !== undefined && !above.below && above.value - b.value < gap });
+  }
+  return placed;
 }
