@@ -414,6 +414,6 @@ export function emitParallel(plan: SweepPlan, command: CellCommand): string {
 /** The progress of one cell in a worker, started: plain lines every 2 s (the parent shows the last one). */
 export function cellProgress(plan: SweepPlan, cell: SweepCell): GridProgressHandle {
   const progress = gridProgress(`sweep ${plan.name}`, { every: 2 });
-  progress.startRun(cell.index, plan.cells.length, cell.label);
+  progress.startRun(0, 1, `cell ${cell.index} of ${plan.cells.length}: ${cell.label}`); // this worker's one run: its ETA is the cell's
   return progress;
 }
