@@ -23,6 +23,9 @@ import { runConfigFromSettings } from './run';
  */
 export const GPU_FLOPS = 10e12;
 
+/** Marks a time here estimated from another model's measured rate. */
+const OTHER_RATE = ' †';
+
 /** What the paper datasets hold as magma-lab reads them: image side and channels by default, and the images of one pre-training epoch. */
 const DATASETS: Record<string, { side: number; channels: number; epochImages: number }> = {
   'fashion-mnist': { side: 28, channels: 1, epochImages: 60_000 },
@@ -65,6 +68,8 @@ export interface DryRunRow {
   flopsPerStep: number;
   /** Matmul FLOPs of the whole grid: pre-training, fine-tunings and feature extraction of every run. */
   totalFlops: number;
+  /** Whether the time here comes from this recipe's own measured step (else from another model's rate on this backend). */
+  ownRate: boolean;
   /** Estimated seconds of one pre-training epoch here (null: no rate measured) and on the assumed GPU. */
   epochSeconds: { here: number | null; gpu: number };
   /** Estimated seconds of the whole grid, here and on the assumed GPU. */
@@ -205,7 +210,9 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
     }
   }
   const notes = [
-    `time: matmul FLOPs (ml.flops) divided by ${step.flopsPerSecond ? 'the FLOP/s of the measured step' : rate > 0 ? 'the fastest FLOP/s measured on this backend (this model was not stepped here)' : 'no measured rate'}; a step of 2–3 images runs below the speed of a full batch, so the estimate errs high`,
+    step.flopsPerSecond
+      ? 'time: matmul FLOPs (ml.flops) divided by the FLOP/s of the measured step; a step of 2–3 images runs below the speed of a full batch, so the estimate errs high'
+      : `time${OTHER_RATE}: this model was not stepped here; its matmul FLOPs are divided by the fastest FLOP/s measured on this backend (another model's)`,
     `GPU: ${GPU_FLOPS / 1e12} TFLOP/s sustained float32`,
     step.memory ? 'memory: the tensor bytes between steps (weights, AdamW moments) plus, per image, the rest of the measured step\'s peak (TF.js\'s count, which counts a reshaped view of a buffer again, and gradients: it errs high), linear in the batch' : 'memory: weights, gradients and AdamW moments only (16 bytes per parameter); activations not measured',
   ];
@@ -213,6 +220,7 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
     notebook: recipe.notebook, dataset, found, missing,
     model: `${settingsPreset(spec)} (${first.config.imageSize} px, patch ${first.config.patchSize}), ${(parameters / 1e6).toFixed(1)} M parameters`,
     parameters, runs: arms.length * spec.seeds.length, step: { ...step, detail: step.detail + others }, flopsPerStep, totalFlops,
+    ownRate: step.flopsPerSecond !== null,
     epochSeconds: { here: rate > 0 ? epochFlops / rate : null, gpu: epochFlops / GPU_FLOPS },
     totalSeconds: { here: rate > 0 ? totalFlops / rate : null, gpu: totalFlops / GPU_FLOPS },
     memory: { needed, limit: limit.bytes, limitSource: limit.source, fitsMicroBatch },
@@ -240,8 +248,8 @@ export function formatDryRun(rows: DryRunRow[], skipped: string[] = []): string 
     '|---|---|---|---:|---|---:|---|---|---|',
     ...rows.map((r) => `| ${[
       r.notebook, r.found ? `${r.dataset}: found` : `${r.dataset}: **missing**`, r.model, String(r.runs), r.step.detail,
-      (r.flopsPerStep / 1e9).toFixed(0), `${duration(r.epochSeconds.here)} / ${duration(r.epochSeconds.gpu)}`,
-      `${duration(r.totalSeconds.here)} / ${duration(r.totalSeconds.gpu)}`,
+      (r.flopsPerStep / 1e9).toFixed(0), `${duration(r.epochSeconds.here)}${r.ownRate ? '' : OTHER_RATE} / ${duration(r.epochSeconds.gpu)}`,
+      `${duration(r.totalSeconds.here)}${r.ownRate ? '' : OTHER_RATE} / ${duration(r.totalSeconds.gpu)}`,
       `${gb(r.memory.needed)} / ${gb(r.memory.limit)}${r.memory.needed > r.memory.limit ? (r.memory.fitsMicroBatch ? ` (fits as micro-batches of ${r.memory.fitsMicroBatch})` : ' (does not fit)') : ''}`,
     ].map(cell).join(' | ')} |`),
   ];
