@@ -23,7 +23,6 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { DryRunRow } from '../src/experiments/dryRun';
 
 /** The project root (this file is in scripts/). */
 export const ROOT = path.resolve(__dirname, '..');
@@ -225,23 +224,19 @@ export function parseArgs(argv: string[]): RunOptions {
 export async function dryRun(notebooks: string[]): Promise<number> {
   const ml = await import('../src/index');
   console.error(ml.describeBackend(await ml.useBestBackend()));
-  const rows: DryRunRow[] = [];
-  const skipped: string[] = [];
+  const recipes = [];
   let failed = 0;
   for (const file of notebooks) {
     const name = path.basename(file, '.ipynb');
     const recipe = ml.experiments.paperRecipes[name];
-    if (!recipe) {
+    if (recipe) recipes.push(recipe);
+    else {
       failed++;
       console.error(`${name}: no paper recipe; add one to src/experiments/paper.ts (paperRecipes)`);
-      continue;
     }
-    console.error(`dry run: ${name}...`);
-    const row = await ml.experiments.dryRunRecipe(recipe);
-    if (row) rows.push(row);
-    else skipped.push(name);
-    if (row?.step.status === 'failed') failed++;
   }
+  const { rows, skipped } = await ml.experiments.dryRun(recipes, (name) => console.error(`dry run: ${name}...`));
+  failed += rows.filter((r) => r.step.status === 'failed').length;
   console.log(ml.experiments.formatDryRun(rows, skipped));
   return failed ? 1 : 0;
 }

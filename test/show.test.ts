@@ -329,6 +329,22 @@ describe('show: display bundles', () => {
     assertNotBlank((await decodePng(c)).rgba);
     if (process.env.MAGMA_LAB_SAVE_FIGURES) for (const [name, b] of [['spectrum', s], ['cka', c]] as const) fs.writeFileSync(path.join(process.env.MAGMA_LAB_SAVE_FIGURES, `${name}.png`), Buffer.from(b.data[show.MIME.png] as string, 'base64'));
     await assert.rejects(show.cka({ only: isotropic }), /needs at least two/);
+    // Past 200 values the lines carry no point markers, and no point shape: vega-lite would warn (on
+    // stderr, which fails a notebook) that a line has no shape.
+    const wide = { values: Float32Array.from({ length: 300 * 128 }, () => rng.normal()), n: 300, dim: 128 };
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => { warnings.push(args.join(' ')); };
+    let many: show.DisplayBundle;
+    try {
+      many = await show.spectrum({ a: wide, b: wide });
+    } finally {
+      console.warn = warn;
+    }
+    const manySpec = many.data[show.MIME.vegaLite] as { mark: { point: boolean }; encoding: Record<string, unknown> };
+    assert.equal(manySpec.mark.point, false);
+    assert.ok(!('shape' in manySpec.encoding) && 'strokeDash' in manySpec.encoding);
+    assert.deepEqual(warnings, []);
   });
 
   it('table and compare: HTML, Markdown and aligned text with the difference ours − paper', () => {

@@ -66,6 +66,8 @@ export interface DryRunRow {
   step: StepCheck;
   /** Matmul FLOPs of one pre-training step at the recipe's batch. */
   flopsPerStep: number;
+  /** Matmul FLOPs of one pre-training epoch. */
+  epochFlops: number;
   /** Matmul FLOPs of the whole grid: pre-training, fine-tunings and feature extraction of every run. */
   totalFlops: number;
   /** Whether the time here comes from this recipe's own measured step (else from another model's rate on this backend). */
@@ -182,8 +184,7 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
   }
   const step = checks.find((c) => c.status === 'failed') ?? checks[0];
   const others = checks.length > 1 ? ` (${checks.length} models/methods checked: ${['ok', 'too large', 'failed'].map((s) => `${checks.filter((c) => c.status === s).length} ${s}`).join(', ')})` : '';
-  // The fastest rate measured on this backend stands in for a model too large to step here.
-  const rate = step.flopsPerSecond ?? Math.max(0, ...[...measured.values()].map((m) => m.flopsPerSecond ?? 0));
+  const rate = step.flopsPerSecond ?? 0; // a model not stepped here gets a rate in dryRun, once every recipe is measured
   const info = DATASETS[dataset];
   const epochImages = Math.min(info.epochImages, (spec.data.trainLimit as number | undefined) ?? Infinity);
   // Every arm × seed: pre-training, then its fine-tunings, then features of the train and test images at each evaluation.
@@ -220,7 +221,7 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
     notebook: recipe.notebook, dataset, found, missing,
     model: `${settingsPreset(spec)} (${first.config.imageSize} px, patch ${first.config.patchSize}), ${(parameters / 1e6).toFixed(1)} M parameters`,
     parameters, runs: arms.length * spec.seeds.length, step: { ...step, detail: step.detail + others }, flopsPerStep, totalFlops,
-    ownRate: step.flopsPerSecond !== null,
+    ownRate: step.flopsPerSecond !== null, epochFlops,
     epochSeconds: { here: rate > 0 ? epochFlops / rate : null, gpu: epochFlops / GPU_FLOPS },
     totalSeconds: { here: rate > 0 ? totalFlops / rate : null, gpu: totalFlops / GPU_FLOPS },
     memory: { needed, limit: limit.bytes, limitSource: limit.source, fitsMicroBatch },
@@ -230,6 +231,28 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
 
 function settingsPreset(spec: GridSpec): string {
   return String(spec.train?.preset ?? 'tiny28');
+}
+
+/**
+ * Checks every recipe (see {@link dryRunRecipe}); a model too large to step here is timed with the
+ * fastest rate measured on this backend over all of them.
+ * @returns the rows, and the notebooks that train nothing
+ */
+export async function dryRun(recipes: PaperRecipe[], onRecipe: (notebook: string) => void = () => {}): Promise<{ rows: DryRunRow[]; skipped: string[] }> {
+  const rows: DryRunRow[] = [];
+  const skipped: string[] = [];
+  for (const recipe of recipes) {
+    onRecipe(recipe.notebook);
+    const row = await dryRunRecipe(recipe);
+    if (row) rows.push(row);
+    else skipped.push(recipe.notebook);
+  }
+  const fastest = Math.max(0, ...rows.map((r) => r.step.flopsPerSecond ?? 0));
+  for (const r of rows.filter((row) => !row.ownRate && fastest > 0)) {
+    r.epochSeconds.here = r.epochFlops / fastest;
+    r.totalSeconds.here = r.totalFlops / fastest;
+  }
+  return { rows, skipped };
 }
 
 function duration(seconds: number | null): string {

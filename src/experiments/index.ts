@@ -11,7 +11,7 @@ export { mergeSweep, SweepMerge } from './merge';
 export type { CellState, CellStatus } from './merge';
 export { planSweep, readManifest } from './sweep';
 export type { SweepCell, SweepFile, SweepPlan, SweepShorthand } from './sweep';
-export { dryRunRecipe, formatDryRun, GPU_FLOPS } from './dryRun';
+export { dryRun, dryRunRecipe, formatDryRun, GPU_FLOPS } from './dryRun';
 export type { DryRunRow, StepCheck } from './dryRun';
 export { paperRecipe, paperRecipes } from './paper';
 export type { PaperRecipe } from './paper';

@@ -140,6 +140,14 @@ export const paperRecipes: Record<string, PaperRecipe> = Object.fromEntries([
     choices: ['Every depth fine-tuned 50 epochs (the paper picks the best of 50, 100 and 200 per depth); from scratch 200 epochs, as §4.', ...MAE_CHOICES, FINETUNE_CHOICE],
   },
   {
+    notebook: '12-dimensional-collapse', paper: 'U-MAE\'s dimensional-collapse claim with MAGMA\'s four MAE arms on ImageNet-100 (ViT-B/16, 400 epochs): effective rank, uniformity and accuracy of the CLS features.',
+    spec: {
+      name: '12-dimensional-collapse-paper', seeds: SEEDS, data: { dataset: 'imagenet100' }, train: MAGMA_IMAGENET100,
+      arms: { MAE: { method: 'mae' }, 'U-MAE': { method: 'u-mae' }, 'M-MAE': { method: 'm-mae' }, 'MU-MAE': { method: 'mu-mae' } },
+    },
+    choices: ['U-MAE\'s own runs (ViT-B/16, 200 epochs on ImageNet-100) are not public as numbers; the recipe trains the four arms as MAGMA\'s released recipe does.', ...MAGMA_CHOICES],
+  },
+  {
     notebook: '11-magma-loss', paper: 'The MAGMA regularizer\'s computation on the B = 4 example of SPEC §2 and its golden values: nothing to train.',
     spec: null, choices: [],
   },

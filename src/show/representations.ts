@@ -39,19 +39,20 @@ export async function spectrum(series: Record<string, FeatureMatrix>, opts: Spec
     for (let i = 0; i < count; i++) if (s.values[i] > 0) rows.push({ series: label, index: i + 1, value: s.values[i] / s.values[0] });
   }
   const title = opts.title ?? 'singular values of the centered features';
+  const points = rows.length <= 200; // beyond that, markers hide the lines
   const spec: VegaLiteSpec = {
     title: { text: title, anchor: 'start' },
     data: { values: rows },
     width: 420,
     height: 260,
-    mark: { type: 'line', point: rows.length <= 200 },
+    mark: { type: 'line', point: points },
     encoding: {
       x: { field: 'index', type: 'quantitative', title: 'i (singular direction)', axis: { tickMinStep: 1, format: 'd' } },
       y: { field: 'value', type: 'quantitative', title: 'σᵢ / σ₁', scale: { type: 'log' } },
-      // Colour, dash and point shape all follow the series (so they stay apart in greyscale too); one legend.
+      // Colour, dash and point shape (where points are drawn: a line has no shape) follow the series, so they stay apart in greyscale too; one legend.
       color: { field: 'series', type: 'nominal', title: null, sort: legend, legend: seriesLegend },
       strokeDash: { field: 'series', type: 'nominal', sort: legend, legend: null },
-      shape: { field: 'series', type: 'nominal', sort: legend, legend: null },
+      ...(points ? { shape: { field: 'series', type: 'nominal', sort: legend, legend: null } } : {}),
     },
   };
   return chartBundle(spec, `${title}: ${legend.join('; ')}`);
