@@ -58,6 +58,10 @@ describe('notebook runner', () => {
     assert.equal(out.cells[1].source, "// parameters\nconst SCALE = 'full' as 'smoke' | 'full';\nconst n = 2;");
     assert.equal(out.cells[0], nb.cells[0]);
     assert.throws(() => withScale({ cells: [nb.cells[0]] }, 'full', 'x.ipynb'), /x\.ipynb: no parameter cell; add a code cell starting with `\/\/ parameters`/);
+    // Paper scale runs only where the notebook's SCALE has it.
+    assert.throws(() => withScale(nb, 'paper', 'x.ipynb'), /x\.ipynb: its parameter cell has no paper scale/);
+    const withPaper = { cells: [{ cell_type: 'code', source: "// parameters\nconst SCALE = 'smoke' as 'smoke' | 'full' | 'paper';" }] };
+    assert.equal(withScale(withPaper, 'paper', 'y.ipynb').cells[0].source, "// parameters\nconst SCALE = 'paper' as 'smoke' | 'full' | 'paper';");
   });
 
   it('parses its options and defaults to every notebook in notebooks/ at smoke scale', () => {
@@ -66,7 +70,9 @@ describe('notebook runner', () => {
     assert.ok(all.notebooks.some((f) => f.endsWith(path.join('notebooks', '00-quickstart.ipynb'))));
     const one = parseArgs(['notebooks/00-quickstart.ipynb', '--scale=full', '--timeout', '60', '--out', 'tmp-out']);
     assert.deepEqual([one.notebooks.length, one.scale, one.timeout, one.outDir], [1, 'full', 60, path.resolve('tmp-out')]);
-    assert.throws(() => parseArgs(['--scale', 'huge']), /--scale must be smoke or full/);
+    assert.throws(() => parseArgs(['--scale', 'huge']), /--scale must be smoke, full or paper, got 'huge'/);
+    assert.equal(parseArgs(['--scale', 'paper', '--dry-run']).dryRun, true);
+    assert.throws(() => parseArgs(['--dry-run']), /--dry-run checks the paper recipes: give --scale paper/);
     assert.throws(() => parseArgs(['--fast']), /unknown option --fast; usage/);
   });
 
