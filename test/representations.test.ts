@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { ckaMatrix, featureMatrix, featureNorms, linearCka, singularValues, type FeatureMatrix } from '../src/eval/representations';
+import { ckaMatrix, featureMatrix, featureNorms, linearCka, singularValues, uniformity, type FeatureMatrix } from '../src/eval/representations';
+import { uniformity as uniformityLoss } from '../src/losses/uniformity';
 import { createMae } from '../src/nn/mae';
 import { Rng } from '../src/random';
 import { assertClose, testConfig, useBackend } from './helpers';
@@ -74,5 +75,19 @@ describe('representation diagnostics', () => {
     assert.throws(() => model.representations(x, { blocks: [2] }), /block 2 does not exist: the encoder has blocks 0\.\.1/);
     x.dispose();
     model.dispose();
+  });
+
+  it('uniformity in float64: 1 for rows of one direction, 1/D for an orthonormal basis, the loss\'s value on a batch, exact for a whole test set', () => {
+    const rows = (n: number, dim: number, f: (r: number, j: number) => number): FeatureMatrix => ({ values: Float32Array.from({ length: n * dim }, (_, i) => f(Math.floor(i / dim), i % dim)), n, dim });
+    assert.ok(Math.abs(uniformity(rows(7, 3, (r) => r + 1)) - 1) < 1e-12);
+    assert.ok(Math.abs(uniformity(rows(16, 16, (r, j) => (r === j ? 2 : 0))) - 1 / 16) < 1e-15);
+    const rng = new Rng(5);
+    const batch = rows(64, 8, () => rng.normal());
+    const t = tf.tensor2d(batch.values, [64, 8]);
+    const loss = uniformityLoss(t);
+    assertClose([uniformity(batch)], loss.dataSync(), 1e-5, 0, 'uniformity against the loss');
+    tf.dispose([t, loss]);
+    // 5 000 rows of one direction: 1 exactly (a float32 mean of the 25 M terms stalls at 2²⁴ / 25e6 = 0.671).
+    assert.ok(Math.abs(uniformity(rows(5000, 4, (r, j) => (j === 0 ? 1 + r : 0))) - 1) < 1e-12);
   });
 });

@@ -114,6 +114,26 @@ export function featureNorms(x: FeatureMatrix): NormStats {
 }
 
 /**
+ * Uniformity as U-MAE and MAGMA define it (SPEC §3): the mean over all N² pairs, diagonal included,
+ * of the squared cosine similarity of X's rows; 1 when every row points the same way, 1/D at best
+ * for N ≥ D. In float64, as (1/N²)·‖FᵀF‖²_F with F the L2-normalized rows, so it holds for a whole
+ * test set: the float32 loss (`ml.losses.uniformity`, for training batches) sums N² terms, and past
+ * N ≈ 4 000 that sum stops growing at 2²⁴ on a float32 accumulator.
+ */
+export function uniformity(x: FeatureMatrix): number {
+  checkMatrix(x);
+  const f = new Float64Array(x.n * x.dim);
+  for (let r = 0; r < x.n; r++) {
+    let norm = 0;
+    for (let j = 0; j < x.dim; j++) norm += x.values[r * x.dim + j] ** 2;
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    for (let j = 0; j < x.dim; j++) f[r * x.dim + j] = x.values[r * x.dim + j] * scale;
+  }
+  const gram = crossProduct(f, x.dim, f, x.dim, x.n);
+  return gram.reduce((s, v) => s + v * v, 0) / (x.n * x.n);
+}
+
+/**
  * Linear CKA of two feature matrices of the same N images (Kornblith et al. 2019, eq. 5):
  * ‖YᵀX‖²_F / (‖XᵀX‖_F · ‖YᵀY‖_F) on column-centered X, Y. 1 for the same features up to an
  * orthogonal transform and a scale; 0 for uncorrelated ones. The widths may differ.

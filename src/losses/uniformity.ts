@@ -16,7 +16,8 @@ export function normalizeRows(f: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * L_unif = mean over all B² entries of (F Fᵀ)², F = the rows of f L2-normalized; the diagonal
- * (always 1) is included and there is no temperature.
+ * (always 1) is included and there is no temperature. A loss for training batches: its float32 mean
+ * of B² terms stops growing at 2²⁴ past B ≈ 4 000; `ml.analysis.uniformity` measures a whole test set.
  * @param f [B, D] features (the CLS token after the encoder's final LayerNorm)
  * @returns scalar loss
  */
