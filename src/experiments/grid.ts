@@ -304,11 +304,6 @@ export function readPixelBaseline(spec: GridSpec): PixelBaseline | null {
   return JSON.stringify(kept.recipe) === JSON.stringify(recipe) ? kept.pixels : null;
 }
 
-/** Whether the grid's raw-pixel baseline is measured and kept. */
-export function pixelBaselineDone(spec: GridSpec): boolean {
-  return readPixelBaseline(spec) !== null;
-}
-
 /**
  * The raw-pixel k-NN and linear probe of the grid's data (the probe with the runs' recipe),
  * computed once and kept in `<runsDir>/<name>/pixels.json`.

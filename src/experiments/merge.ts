@@ -7,9 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { lockHolder, writeFileAtomic, writeJsonAtomic } from '../io';
 import { table } from '../show/table';
-import { cellSettings, GridResult, type GridRun, readCell, readPixelBaseline, runState } from './grid';
-import { runConfigFromSettings } from './run';
-import { cellDir, failedFile, readManifest, type SweepCell, type SweepPlan } from './sweep';
+import { GridResult, type GridRun, readCell, readPixelBaseline } from './grid';
+import { cellDir, failedFile, readManifest, runCellState, type SweepCell, type SweepPlan } from './sweep';
 
 /** Where a cell stands: finished, failed (with why), started but not finished, running now, or not started. */
 export type CellState = 'done' | 'failed' | 'incomplete' | 'running' | 'missing';
@@ -100,11 +99,10 @@ function cellStatus(plan: SweepPlan, cell: SweepCell): CellStatus {
       return status('failed', `see ${failed}`);
     }
   }
-  const grid = plan.grids[cell.grid];
-  if (cell.kind === 'pixels') return readPixelBaseline(grid) ? status('done') : status('missing', 'not measured yet');
-  let state: ReturnType<typeof runState>;
+  if (cell.kind === 'pixels') return readPixelBaseline(plan.grids[cell.grid]) ? status('done') : status('missing', 'not measured yet');
+  let state: ReturnType<typeof runCellState>;
   try {
-    state = runState(dir, runConfigFromSettings(cellSettings(grid, cell.arm, cell.seed)), Object.keys(grid.evaluate?.finetune ?? {}));
+    state = runCellState(plan, cell);
   } catch (e) {
     return status('failed', (e as Error).message);
   }

@@ -25,7 +25,7 @@ import { check } from '../config';
 import { FileError, writeFileAtomic, writeJsonAtomic } from '../io';
 import { ProgressBar } from '../progress';
 import { gridProgress, type GridProgressHandle } from '../show/gridProgress';
-import { cellSettings, checkSpec, folderName, type GridSpec, pixelBaseline, pixelBaselineDone, runCell, runState, runSummary } from './grid';
+import { cellSettings, checkSpec, folderName, type GridSpec, pixelBaseline, readPixelBaseline, runCell, runState, runSummary } from './grid';
 import { runConfigFromSettings, type TrainSettings } from './run';
 
 /** A setting of the short form's `train`: one value, or a list whose every value becomes an arm. */
@@ -208,12 +208,15 @@ export function failedFile(plan: SweepPlan, cell: SweepCell): string {
   return path.join(cellDir(plan, cell), cell.kind === 'pixels' ? 'pixels-failed.json' : 'failed.json');
 }
 
+/** What a run cell's folder holds: nothing, a partial run, or a finished one; throws if it holds another run. */
+export function runCellState(plan: SweepPlan, cell: Extract<SweepCell, { kind: 'run' }>): ReturnType<typeof runState> {
+  const grid = plan.grids[cell.grid];
+  return runState(cellDir(plan, cell), runConfigFromSettings(cellSettings(grid, cell.arm, cell.seed)), Object.keys(grid.evaluate?.finetune ?? {}));
+}
+
 /** Whether a cell's work is all done (its results are on disk). */
 export function cellDone(plan: SweepPlan, cell: SweepCell): boolean {
-  const grid = plan.grids[cell.grid];
-  if (cell.kind === 'pixels') return pixelBaselineDone(grid);
-  const setup = runConfigFromSettings(cellSettings(grid, cell.arm, cell.seed));
-  return runState(cellDir(plan, cell), setup, Object.keys(grid.evaluate?.finetune ?? {})) === 'done';
+  return cell.kind === 'pixels' ? readPixelBaseline(plan.grids[cell.grid]) !== null : runCellState(plan, cell) === 'done';
 }
 
 /**
