@@ -46,7 +46,7 @@ export type { FitOptions, LoadedCheckpoint, StepRecord } from './train/trainer';
 export type { MagmaOptions, ResolvedTrainerOptions, TrainerOptions } from './train/options';
 export { createMethod, methodNames } from './train/methods';
 export type { BatchTerms, Forward, MagmaSettings, Method, MethodName, MethodSettings, PreparedBatch } from './train/methods';
-export { formatSchedule, lambdaAt, parseSchedule, scheduleTable, schedules } from './train/schedules';
+export { formatSchedule, lambdaAt, parseSchedule, scheduleEpochOf, scheduleTable, schedules } from './train/schedules';
 export type { LambdaSchedule } from './train/schedules';
 export type { LayerDynamics, ProbeRecord } from './train/dynamics';
 export { scaledLr, warmupCosineLr } from './train/lr';

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { formatSchedule, lambdaAt, parseSchedule, scheduleTable, schedules } from '../src/train/schedules';
+import { formatSchedule, lambdaAt, parseSchedule, scheduleEpochOf, scheduleTable, schedules } from '../src/train/schedules';
 
 const table = (s: Parameters<typeof lambdaAt>[0], epochs: number) => scheduleTable(s, epochs).map((r) => r.lambda);
 
@@ -23,6 +23,19 @@ describe('λ schedules (epoch-granular, SPEC §2)', () => {
   });
 
   it('fractional epochs count as the epoch they are in', () => assert.equal(lambdaAt(schedules.warmup(0, 1, 1, 1), 1.9), 1));
+
+  it('stretched over a run (scheduleEpochs), the released warmup(0, 10, 1, 100) of 400 epochs keeps its fractions', () => {
+    // 468 steps: λ = 1 from step ⌈10/400 · 468⌉ = 12 to step ⌈110/400 · 468⌉ − 1 = 128 (0-based), 0 elsewhere.
+    const run = { scheduleEpochs: 400, totalSteps: 468 };
+    const lambdas = Array.from({ length: 468 }, (_, t) => lambdaAt(schedules.warmup(0, 10, 1, 100), scheduleEpochOf(t, 0, run)));
+    assert.equal(lambdas.indexOf(1), 12);
+    assert.equal(lambdas.lastIndexOf(1), 128);
+    assert.equal(lambdas.filter((l) => l === 1).length, 117);
+    // A run exactly as long as the schedule reads its own epochs: step t of 400 × 3 steps is epoch ⌊t / 3⌋.
+    assert.deepEqual([0, 2, 3, 29, 30, 1199].map((t) => scheduleEpochOf(t, -1, { scheduleEpochs: 400, totalSteps: 1200 })), [0, 0, 1, 9, 10, 399]);
+    // Not stretched: the run's epoch as given.
+    assert.equal(scheduleEpochOf(100, 3, { totalSteps: 1200 }), 3);
+  });
 
   it('parses the string form and prints it back', () => {
     for (const text of ['constant:1', 'warmup:0,10,1,100', 'triangle:0,1,0,0,10,20', 'step:1,0.5,10,20', 'interval:0-10=1,20-30=0.5']) {

@@ -223,6 +223,31 @@ describe('trainer', function () {
     [model, resumed.model].forEach((m) => m.dispose());
   });
 
+  it('a λ schedule stretched over the run (magma.scheduleEpochs) follows the step count, and resumes with it', async () => {
+    // warmup(0, 1, 1, 2) written for 4 epochs, over 8 steps: schedule epoch ⌊t/2⌋, so λ = 0 0 1 1 1 1 0 0.
+    const options = { method: 'm-mae' as const, seed: 3, lr: 1e-3, totalSteps: 8, stepsPerEpoch: 100, magma: { schedule: 'warmup:0,1,1,2', scheduleEpochs: 4 } };
+    const expected = [0, 0, 1, 1, 1, 1, 0, 0];
+    const model = createMae(testConfig, { seed: 3 });
+    const straight = createTrainer(model, options);
+    for (let i = 0; i < 8; i++) await straight.step(images(i));
+    assert.deepEqual(straight.history.map((r) => r.lambda), expected);
+    assert.deepEqual(straight.history.map((r) => r.epoch), expected.map(() => 0), 'the record keeps the run\'s own epoch');
+    for (const r of straight.history) assertClose([r.loss], [r.parts.reconstruction + r.lambda! * r.parts.magma], 1e-6, 1e-6, `step ${r.step}: loss = reconstruction + λ · MAGMA`);
+    const dir = tempDir();
+    const model2 = createMae(testConfig, { seed: 3 });
+    const first = createTrainer(model2, options);
+    for (let i = 0; i < 3; i++) await first.step(images(i));
+    first.save(dir);
+    first.dispose();
+    model2.dispose();
+    const resumed = loadCheckpoint(dir);
+    for (let i = 3; i < 8; i++) await resumed.trainer.step(images(i));
+    assert.deepEqual(resumed.trainer.history.map((r) => r.lambda), expected);
+    assertClose(resumed.trainer.history.map((r) => r.loss), straight.history.map((r) => r.loss), 0, 1e-6, 'losses');
+    [straight, resumed.trainer].forEach((t) => t.dispose());
+    [model, resumed.model].forEach((m) => m.dispose());
+  });
+
   it('leaks no tensors over 20 steps', async () => {
     const model = createMae(testConfig);
     const trainer = createTrainer(model, { lr: 1e-3, accumulate: 2 });
@@ -315,6 +340,9 @@ describe('trainer', function () {
     assert.throws(() => createTrainer(model, { method: 'byol' as 'mae' }), /unknown method 'byol'; valid methods: mae/);
     assert.throws(() => createTrainer(model, { learningRate: 1 } as object), /unknown trainer option 'learningRate'/);
     assert.throws(() => createTrainer(model, { lr: -1 }), /lr must be a positive number/);
+    assert.throws(() => createTrainer(model, { magma: { scheduleEpochs: 400 } }), /magma.scheduleEpochs 400 stretches the λ schedule over the run, so the trainer needs totalSteps/);
+    assert.throws(() => createTrainer(model, { totalSteps: 10, magma: { scheduleEpochs: 0 } }), /magma.scheduleEpochs must be a positive number of epochs, got 0/);
+    assert.throws(() => createTrainer(model, { magma: { epochs: 4 } as object }), /unknown MAGMA option 'epochs'; valid: reference, target, schedule, scheduleEpochs/);
     model.dispose();
   });
 });

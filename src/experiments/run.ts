@@ -71,6 +71,7 @@ export const trainOptions = {
   magmaReference: { type: 'string', default: '-2', help: 'MAGMA reference blocks, 0-based, comma-separated; negative counts from the end' },
   magmaTarget: { type: 'integer', default: -1, help: 'MAGMA target block (0-based; -1 = last)' },
   magmaSchedule: { type: 'string', default: 'constant:1', help: 'λ per epoch: constant:W | warmup:BASE,WARMUP_EPOCHS,W,REG_EPOCHS | triangle:… | step:… | interval:…' },
+  magmaScheduleEpochs: { type: 'number', positive: true, help: 'stretch the λ schedule over the run: it was written for a run of N epochs (e.g. 400 for warmup:0,10,1,100), and each of its epochs becomes 1/N of this run\'s steps' },
   magmaRbfScale: { type: 'number', default: 1, help: 'MAGMA affinity W = exp(−rbf-scale · S / γ)' },
   magmaFixedGamma: { type: 'number', help: 'use this γ instead of the batch std of squared distances' },
   magmaScaleDistance: { type: 'boolean', default: false, help: 'divide squared distances by sqrt(D)' },
@@ -250,7 +251,7 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
     trainer: JSON.parse(JSON.stringify({ // drops unset options
       method: a.method, seed, baseLr: a.baseLr, lr: a.lr, minLr: a.minLr, weightDecay: a.weightDecay, accumulate: a.accumulate,
       magma: {
-        reference: blockList(a.magmaReference as string), target: a.magmaTarget, schedule: a.magmaSchedule,
+        reference: blockList(a.magmaReference as string), target: a.magmaTarget, schedule: a.magmaSchedule, scheduleEpochs: a.magmaScheduleEpochs,
         rbfScale: a.magmaRbfScale, fixedGamma: a.magmaFixedGamma, scaleDistance: a.magmaScaleDistance,
       },
       uniformityWeight: a.uniformityWeight, temperature: a.temperature,

@@ -51,6 +51,11 @@ export interface MagmaSettings extends MagmaLossOptions {
   target: number;
   /** λ per epoch. */
   schedule: LambdaSchedule;
+  /**
+   * The run length, in epochs, the schedule is written for. When set, the schedule is stretched over
+   * this run's `totalSteps` (see {@link scheduleEpochOf}); otherwise it reads the run's own epochs.
+   */
+  scheduleEpochs?: number;
 }
 
 /** Everything a method needs besides the model (resolved trainer options). */

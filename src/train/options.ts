@@ -62,6 +62,14 @@ export interface MagmaOptions {
   target?: number;
   /** λ per epoch: a schedule, or its string form such as `warmup:0,10,1,100`. Default constant 1. */
   schedule?: LambdaSchedule | string;
+  /**
+   * Stretch the schedule over the run: it was written for a run of this many epochs, and step t
+   * (0-based) of this run's `totalSteps` is at its epoch ⌊t · scheduleEpochs / totalSteps⌋. So
+   * `warmup:0,10,1,100` with 400 keeps the released recipe's fractions in a short run: λ = 0 for
+   * the first 2.5 % of the steps, 1 for the next 25 %, 0 after. Needs `totalSteps`. Default: unset
+   * (the schedule reads the run's own epochs).
+   */
+  scheduleEpochs?: number;
   /** Multiplies S/γ in the affinity. Default 1. */
   rbfScale?: number;
   /** Use this γ instead of the batch's standard deviation of distances. */
@@ -90,6 +98,7 @@ export function resolveTrainerOptions(given: TrainerOptions, depth: number): Res
   const magma: MagmaSettings = {
     reference: (m.reference ?? [-2]).map(block), target: block(m.target ?? -1), schedule,
     rbfScale: m.rbfScale ?? 1, scaleDistance: m.scaleDistance ?? false, ...(m.fixedGamma !== undefined ? { fixedGamma: m.fixedGamma } : {}),
+    ...(m.scheduleEpochs !== undefined ? { scheduleEpochs: m.scheduleEpochs } : {}),
   };
   const contrastive = isContrastive(method);
   const r: ResolvedTrainerOptions = {
@@ -103,12 +112,17 @@ export function resolveTrainerOptions(given: TrainerOptions, depth: number): Res
   };
   const known = new Set(Object.keys(r));
   for (const key of Object.keys(o)) check(known.has(key), `unknown trainer option '${key}'; valid options: ${[...known].join(', ')}`);
-  for (const key of Object.keys(m)) check(['reference', 'target', 'schedule', 'rbfScale', 'fixedGamma', 'scaleDistance'].includes(key), `unknown MAGMA option '${key}'; valid: reference, target, schedule, rbfScale, fixedGamma, scaleDistance`);
+  const magmaKeys = ['reference', 'target', 'schedule', 'scheduleEpochs', 'rbfScale', 'fixedGamma', 'scaleDistance'];
+  for (const key of Object.keys(m)) check(magmaKeys.includes(key), `unknown MAGMA option '${key}'; valid: ${magmaKeys.join(', ')}`);
   check(magma.reference.length > 0, 'magma.reference must list at least one block');
   for (const k of [...(m.reference ?? []), m.target ?? -1]) { // as given, so the error shows what the user wrote
     check(Number.isInteger(k) && k >= -depth && k < depth, `MAGMA block ${k} does not exist: the encoder has blocks 0..${depth - 1} (or -${depth}..-1 counted from the end)`);
   }
   check(scheduleWeights(schedule).every((w) => w >= 0), `magma.schedule ${formatSchedule(schedule)} has a negative λ; λ must be ≥ 0`);
+  if (magma.scheduleEpochs !== undefined) {
+    check(Number.isFinite(magma.scheduleEpochs) && magma.scheduleEpochs > 0, `magma.scheduleEpochs must be a positive number of epochs, got ${magma.scheduleEpochs}`);
+    check(o.totalSteps !== undefined, `magma.scheduleEpochs ${magma.scheduleEpochs} stretches the λ schedule over the run, so the trainer needs totalSteps (the run's length in steps)`);
+  }
   check(!magma.reference.includes(magma.target), `MAGMA reference blocks [${magma.reference}] include the target block ${magma.target}; a block is not regularized against itself`);
   check(Number.isInteger(r.seed), `seed must be an integer, got ${r.seed}`);
   for (const key of ['accumulate', 'stepsPerEpoch', 'totalSteps'] as const) {

@@ -57,6 +57,16 @@ export function lambdaAt(s: LambdaSchedule, epoch: number): number {
   }
 }
 
+/**
+ * The epoch at which step `step` (0-based) reads its schedule: the run's own epoch `runEpoch`, or,
+ * for a schedule stretched over the run (`scheduleEpochs` set, a run of `totalSteps`),
+ * ⌊step · scheduleEpochs / totalSteps⌋: the schedule's epochs as equal fractions of the run.
+ */
+export function scheduleEpochOf(step: number, runEpoch: number, run: { scheduleEpochs?: number; totalSteps?: number }): number {
+  if (run.scheduleEpochs === undefined || run.totalSteps === undefined) return runEpoch;
+  return Math.floor((step * run.scheduleEpochs) / run.totalSteps);
+}
+
 /** One row per epoch: `[{epoch: 0, lambda: 0}, …]`, for a table or a chart. */
 export function scheduleTable(s: LambdaSchedule, epochs: number): { epoch: number; lambda: number }[] {
   return Array.from({ length: epochs }, (_, epoch) => ({ epoch, lambda: lambdaAt(s, epoch) }));

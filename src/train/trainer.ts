@@ -13,6 +13,7 @@ import type { Param } from '../nn/params';
 import { Rng, type RngState } from '../random';
 import { CheckpointError, readCheckpointFile, rollBackAdvice, type StoredTensor, writeCheckpointFile } from './checkpoint';
 import { scaledLr, warmupCosineLr } from './lr';
+import { scheduleEpochOf } from './schedules';
 import { batchToTensor } from '../data/tensor';
 import { magmaGraph } from '../losses/index';
 import { ProbeDynamics, type ProbeRecord } from './dynamics';
@@ -135,7 +136,8 @@ export class Trainer {
    * micro-batches: per-sample losses are averaged over them and batch-wide terms are computed on
    * the whole batch, so the update equals the one of a single K·b batch. Throws
    * {@link NonFiniteLossError} without changing any parameter if a loss is not finite.
-   * @param opts.epoch the epoch for the λ schedule (default: from `stepsPerEpoch`)
+   * @param opts.epoch the epoch of this step (default: from `stepsPerEpoch`), which the λ schedule
+   *   reads unless it is stretched over the run (`magma.scheduleEpochs`: it then follows the step count)
    */
   step(batch: Batch | tf.Tensor4D, opts: { epoch?: number } = {}): Promise<StepRecord> {
     return interruptible(() => this.stepOnce(batch, opts)); // Kernel → Interrupt stops after this step's update
@@ -146,6 +148,7 @@ export class Trainer {
     await yieldToEventLoop();
     const start = performance.now();
     const epoch = opts.epoch ?? this.epochOf(this.stepCount);
+    const lambdaEpoch = scheduleEpochOf(this.stepCount, epoch, { ...this.options.magma, totalSteps: this.options.totalSteps });
     const size = batch.shape[0];
     const k = this.options.accumulate;
     check(size % k === 0, `batch of ${size} images cannot be split into accumulate=${k} equal micro-batches; use a batch size divisible by ${k}`);
@@ -165,12 +168,12 @@ export class Trainer {
     let result: GradientResult | undefined;
     let applied = false;
     try {
-      result = twoPass ? await this.twoPassGradients(prepared, epoch) : await this.directGradients(prepared, epoch);
+      result = twoPass ? await this.twoPassGradients(prepared, lambdaEpoch) : await this.directGradients(prepared, lambdaEpoch);
       this.assertFinite(result.total, result.parts);
       this.applyUpdate(result.grads, lr);
       applied = true;
       const record: StepRecord = {
-        step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(epoch),
+        step: this.stepCount, epoch, loss: result.total, parts: result.parts, lr, lambda: this.method.lambda(lambdaEpoch),
         gamma: batchGamma(result.tracked, this.options.magma), probe, batchSize: size, ms: performance.now() - start,
       };
       if (record.lambda === undefined) delete record.lambda;
