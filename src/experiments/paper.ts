@@ -79,10 +79,17 @@ export const paperRecipes: Record<string, PaperRecipe> = Object.fromEntries([
   {
     notebook: '02-mae-vs-magma', paper: 'MAGMA Table (ImageNet-100 column): MAE, M-MAE, U-MAE, MU-MAE, ViT-B/16, 400 epochs; linear / k-NN 58.0/47.5, 69.0/49.8, 69.5/56.8, 73.4/60.1.',
     spec: {
-      name: '02-mae-vs-magma-paper', seeds: SEEDS, data: { dataset: 'imagenet100' }, train: MAGMA_IMAGENET100,
-      arms: { MAE: { method: 'mae' }, 'M-MAE': { method: 'm-mae' }, 'U-MAE': { method: 'u-mae' }, 'MU-MAE': { method: 'mu-mae' } },
+      name: '02-mae-vs-magma-paper', seeds: SEEDS, data: { dataset: 'imagenet100' }, train: { ...MAGMA_IMAGENET100, probeEvery: 500 },
+      arms: {
+        MAE: { method: 'mae' }, 'M-MAE': { method: 'm-mae' }, 'U-MAE': { method: 'u-mae' }, 'MU-MAE': { method: 'mu-mae' },
+        'M-MAE λ=0.1': { method: 'm-mae', magmaSchedule: 'warmup:0,10,0.1,100' }, 'M-MAE λ=0.01': { method: 'm-mae', magmaSchedule: 'warmup:0,10,0.01,100' },
+      },
     },
-    choices: MAGMA_CHOICES,
+    choices: [
+      ...MAGMA_CHOICES,
+      'Two more M-MAE arms, λ = 0.1 and 0.01 in the same warm-up schedule: a λ sweep the paper does not report.',
+      'The training dynamics on a probe batch of 128 test images every 500 steps (the paper logs its graph metrics per batch).',
+    ],
   },
   {
     notebook: '03-mask-ratio', paper: 'MAE Fig. 5: masking ratio 10–90 %, ViT-L/16, 800 epochs on ImageNet-1K; linear probe and fine-tuning.',
