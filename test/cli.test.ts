@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from '../src/options';
 import { trainOptions } from '../src/cli/train';
-import { pretrainingSet } from '../src/experiments/run';
+import { pretrainingSet, runConfigFromSettings } from '../src/experiments/run';
 import { Dataset } from '../src/data/dataset';
 import { ConfigError, presets, resolveConfig, upgradeConfig } from '../src/config';
 import { loadCheckpoint } from '../src/train/trainer';
@@ -44,6 +44,14 @@ describe('command-line options', () => {
     assert.throws(() => parseArgs(['--epochs', '-1'], trainOptions, 'train'), /--epochs must be greater than 0, got -1/);
     assert.throws(() => parseArgs(['--dataset', 'cifar'], trainOptions, 'train'), /--dataset cifar is not valid; choose one of: fashion-mnist, mnist, synthetic/);
     assert.throws(() => parseArgs(['--seed'], trainOptions, 'train'), /--seed needs a value/);
+  });
+
+  it('--image-size decodes the image folders at that size; the other datasets keep theirs; a patch is checked against the data, not the preset', () => {
+    assert.equal(runConfigFromSettings({ dataset: 'tiny-imagenet', imageSize: 32 }).dataOptions.size, 32);
+    assert.equal(runConfigFromSettings({ dataset: 'imagenet100' }).dataOptions.size, undefined);
+    assert.throws(() => runConfigFromSettings({ dataset: 'cifar100', imageSize: 64 }), /imageSize 64 applies to the datasets \(synthetic, tiny-imagenet, imagenet100\).*cifar100 is read at its stored size/);
+    // Patch 12 cuts STL-10's 96 px into 8 × 8 tokens, though not tiny28's 28 px: the data's side is what counts (trainRun checks it).
+    assert.equal(runConfigFromSettings({ dataset: 'stl10', patchSize: 12 }).model.patchSize, 12);
   });
 });
 

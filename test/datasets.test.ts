@@ -14,6 +14,9 @@ import { ConfigError } from '../src/config';
 import { DataError, Dataset, FileStorage, channelStats, datasetNames, decodeImage, imagenet100Wnids, load } from '../src/data';
 import { decodeFiles } from '../src/data/decode';
 import { pixelFeatures } from '../src/eval/rawPixels';
+import {
+  blockImage, CIFAR10_NAMES, CIFAR100_COARSE, CIFAR100_FINE, expectedImage, planarImage, writeCifar10, writeCifar100, writeImage, writeImagenet100, writeStl10,
+} from './fixtures/archives';
 import { tempDir } from './helpers';
 
 const tmp = tempDir('magma-datasets-');
@@ -31,25 +34,6 @@ function brokenCopy(dir: string, edit: (copy: string) => void = () => {}): strin
   fs.cpSync(dir, copy, { recursive: true });
   edit(copy);
   return copy;
-}
-
-/** The known value of channel c at (y, x) of image i: not symmetric in x and y, so a missed transpose shows. */
-const value = (i: number, y: number, x: number, c: number) => (i * 29 + y * 7 + x * 3 + c * 101) % 256;
-
-/** Image i of `value` as H×W×3, row-major HWC (the Dataset layout). */
-function expectedImage(i: number, size: number): Uint8Array {
-  const out = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) out[(y * size + x) * 3 + c] = value(i, y, x, c);
-  return out;
-}
-
-/** Image i of `value` as 3 planes of size×size, each row- or column-major (the CIFAR / STL-10 layouts). */
-function planarImage(i: number, size: number, order: 'row-major' | 'column-major'): Buffer {
-  const out = Buffer.alloc(size * size * 3);
-  for (let c = 0; c < 3; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    out[c * size * size + (order === 'row-major' ? y * size + x : x * size + y)] = value(i, y, x, c);
-  }
-  return out;
 }
 
 /** Asserts that `fn` rejects with an error of `type` whose message matches every pattern. */
@@ -77,21 +61,6 @@ async function withDataRoot<T>(root: string, fn: () => Promise<T>): Promise<T> {
 /** Asserts that images first.. of `ds` are images `ids` of `value`. */
 function assertImages(ds: Dataset, ids: number[], size: number): void {
   ids.forEach((id, i) => assert.deepEqual(ds.image(i), expectedImage(id, size), `${ds.name} image ${i}`));
-}
-
-const CIFAR10_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-
-/** A CIFAR-10 binary folder: 5 train batches and the test batch of `perBatch` records; label of image i = (3i + 1) % 10. */
-function writeCifar10(dir: string, perBatch = 3): void {
-  const files = [1, 2, 3, 4, 5].map((b) => `data_batch_${b}.bin`).concat('test_batch.bin');
-  files.forEach((file, b) => {
-    const records = Array.from({ length: perBatch }, (_, r) => {
-      const i = b * perBatch + r;
-      return Buffer.concat([Buffer.from([(3 * i + 1) % 10]), planarImage(i, 32, 'row-major')]);
-    });
-    fs.writeFileSync(path.join(dir, file), Buffer.concat(records));
-  });
-  fs.writeFileSync(path.join(dir, 'batches.meta.txt'), `${CIFAR10_NAMES.join('\n')}\n\n`);
 }
 
 describe('CIFAR-10 (binary version)', () => {
@@ -168,16 +137,12 @@ describe('CIFAR-10 (binary version)', () => {
 });
 
 describe('CIFAR-100 (binary version)', () => {
-  const fine = Array.from({ length: 100 }, (_, k) => `fine${k}`);
-  const coarse = Array.from({ length: 20 }, (_, k) => `coarse${k}`);
+  const fine = CIFAR100_FINE;
+  const coarse = CIFAR100_COARSE;
   let dir: string;
   before(() => {
     dir = freshDir('cifar-100-binary');
-    const records = (ids: number[]) => Buffer.concat(ids.map((i) => Buffer.concat([Buffer.from([i % 20, (7 * i) % 100]), planarImage(i, 32, 'row-major')])));
-    fs.writeFileSync(path.join(dir, 'train.bin'), records([0, 1, 2, 3]));
-    fs.writeFileSync(path.join(dir, 'test.bin'), records([4, 5]));
-    fs.writeFileSync(path.join(dir, 'fine_label_names.txt'), `${fine.join('\n')}\n\n`);
-    fs.writeFileSync(path.join(dir, 'coarse_label_names.txt'), `${coarse.join('\r\n')}\r\n`);
+    writeCifar100(dir, [0, 1, 2, 3], [4, 5]);
   });
 
   it('reads pixels, fine labels as labels, coarse labels as metadata', async () => {
@@ -214,15 +179,9 @@ describe('CIFAR-100 (binary version)', () => {
 describe('STL-10 (binary version)', () => {
   const IMAGE = 96 * 96 * 3;
   let dir: string;
-  const images = (ids: number[]) => Buffer.concat(ids.map((i) => planarImage(i, 96, 'column-major')));
   before(() => {
     dir = freshDir('stl10_binary');
-    fs.writeFileSync(path.join(dir, 'train_X.bin'), images([0, 1, 2, 3, 4]));
-    fs.writeFileSync(path.join(dir, 'train_y.bin'), Buffer.from([1, 10, 3, 4, 5]));
-    fs.writeFileSync(path.join(dir, 'test_X.bin'), images([5, 6, 7]));
-    fs.writeFileSync(path.join(dir, 'test_y.bin'), Buffer.from([2, 2, 9]));
-    fs.writeFileSync(path.join(dir, 'unlabeled_X.bin'), images([8, 9, 10, 11]));
-    fs.writeFileSync(path.join(dir, 'class_names.txt'), 'airplane\nbird\ncar\ncat\ndeer\ndog\nhorse\nmonkey\nship\ntruck\n');
+    writeStl10(dir, { train: { ids: [0, 1, 2, 3, 4], labels: [1, 10, 3, 4, 5] }, test: { ids: [5, 6, 7], labels: [2, 2, 9] }, unlabeled: [8, 9, 10, 11] });
   });
 
   it('transposes the column-major planes: every pixel, across chunk boundaries of every size', async () => {
@@ -268,22 +227,6 @@ describe('STL-10 (binary version)', () => {
     await assertRejects(load('stl10', { dir, size: 64 } as object), ConfigError, /unknown option 'size' for dataset 'stl10'/);
   });
 });
-
-/** Colors of 8×8 blocks: flat blocks aligned with JPEG's 8×8 DCT blocks survive compression almost exactly. */
-function blockImage(size: number, seed: number, channels: 1 | 3 = 3): Buffer {
-  const out = Buffer.alloc(size * size * channels);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < channels; c++) {
-    out[(y * size + x) * channels + c] = (seed * 53 + (y >> 3) * 37 + (x >> 3) * 19 + c * 80) % 200 + 20;
-  }
-  return out;
-}
-
-/** Writes `pixels` (size×size×channels) as a JPEG at quality 100 without chroma subsampling, or as a PNG. */
-async function writeImage(file: string, pixels: Buffer, size: number, format: 'jpeg' | 'png', channels: 1 | 3 = 3): Promise<void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const img = sharp(pixels, { raw: { width: size, height: size, channels } });
-  await (format === 'jpeg' ? img.jpeg({ quality: 100, chromaSubsampling: '4:4:4' }) : img.png()).toFile(file);
-}
 
 /**
  * Asserts |decoded − source| ≤ 2 per value. Flat 8×8 blocks at quality 100 lose nothing to
@@ -453,9 +396,7 @@ describe('ImageNet-100', function () {
   before(async () => {
     // A "full ImageNet" tree: the 100 classes plus one that is not in the list.
     dir = freshDir('imagenet');
-    for (const [s, split] of ['train', 'val'].entries()) {
-      for (const w of [...wnids, 'n09999999']) await writeImage(path.join(dir, split, w, `${w}_1.JPEG`), imageOf(w, s), 16, 'jpeg');
-    }
+    await writeImagenet100(dir, { perClass: 1, size: 16, wnids: [...wnids, 'n09999999'], image: (w, s) => imageOf(w, s) });
   });
 
   it('the committed CMC list: 100 unique wnids in CMC order (its sha256 is checked on every read)', () => {

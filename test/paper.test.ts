@@ -3,9 +3,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { maeStepFlops } from '../src/nn/flops';
+import { encoderFlops, maeStepFlops } from '../src/nn/flops';
 import { resolveConfig } from '../src/config';
-import { dryRunRecipe, formatDryRun } from '../src/experiments/dryRun';
+import { dryRunRecipe, formatDryRun, pretrainStepFlops } from '../src/experiments/dryRun';
+import { measureStepInChild } from '../src/experiments/stepCheck';
+import { methodNames } from '../src/train/methods';
 import { checkSpec } from '../src/experiments/grid';
 import { paperRecipe, paperRecipes } from '../src/experiments/paper';
 import { useBackend } from './helpers';
@@ -29,23 +31,33 @@ describe('paper recipes and their dry run', function () {
       ['imagenet100', 'vitBase16', 400, 256, 'warmup:0,10,1,100', '10']);
   });
 
+  it('16-qualitative-figures trains notebook 02\'s paper grid restricted to its four arms, so that 02\'s runs are read back', () => {
+    const [ours, theirs] = [paperRecipes['16-qualitative-figures'].spec!, paperRecipes['02-mae-vs-magma'].spec!];
+    const arms = ['MAE', 'M-MAE', 'U-MAE', 'MU-MAE'];
+    assert.deepEqual(Object.keys(ours.arms), arms);
+    assert.deepEqual(ours, { ...theirs, arms: Object.fromEntries(arms.map((arm) => [arm, theirs.arms[arm]])) });
+  });
+
   it('checks a recipe without training it: data found, one step per model and method, FLOPs, estimates, memory', async () => {
     const before = tf.memory().numTensors;
     const row = (await dryRunRecipe({
       notebook: 'small', paper: 'a small check', choices: [],
       spec: {
         name: 'small', seeds: [0, 1], data: { dataset: 'synthetic' }, train: { preset: 'tiny28', epochs: 2, batchSize: 64 },
-        arms: { MAE: { method: 'mae' }, 'M-MAE': { method: 'm-mae' }, 'deeper decoder': { method: 'mae', decoderDepth: 3 } },
+        arms: { MAE: { method: 'mae' }, 'M-MAE': { method: 'm-mae' }, 'deeper decoder': { method: 'mae', decoderDepth: 3 }, SimCLR: { method: 'simclr', projectorHidden: 256, projectorOutput: 64 } },
       },
     }))!;
     assert.equal(tf.memory().numTensors, before, 'tensors left behind');
     assert.equal(typeof row.found, 'string');
     assert.equal(row.missing, null);
-    assert.equal(row.runs, 6);
+    assert.equal(row.runs, 8);
     assert.equal(row.step.status, 'ok');
-    assert.match(row.step.detail, /^ok at batch 2: loss [\d.]+, [\d.]+ s \(3 models\/methods checked: 3 ok, 0 too large, 0 failed\)$/);
+    assert.match(row.step.detail, /^ok at batch 2: loss [\d.]+, [\d.]+ s \(4 models\/methods checked: 4 ok, 0 too large, 0 failed\)$/);
     const config = resolveConfig({ preset: 'tiny28', imageSize: 28, channels: 1 });
     assert.equal(row.flopsPerStep, maeStepFlops(config, 64));
+    // SimCLR: the unmasked encoder and the projector (128 → 256 → 64) on both views, forward + backward.
+    const projector = 2 * (128 * 256 + 256 * 64);
+    assert.equal(pretrainStepFlops(config, 'simclr', 64, { hidden: 256, output: 64 }), 2 * (encoderFlops(config, 64, { training: true }) + 3 * 64 * projector));
     assert.ok(row.epochSeconds.here! > 0 && row.epochSeconds.gpu > 0 && row.totalSeconds.here! > row.epochSeconds.here!);
     assert.equal(row.memory.limit, 4_294_901_760, 'the wasm32 heap ceiling');
     assert.ok(row.memory.needed > 16 * row.parameters && row.memory.needed < row.memory.limit);
@@ -61,6 +73,18 @@ describe('paper recipes and their dry run', function () {
     assert.match(table, /\| big \| imagenet100: \*\*missing\*\* \| vitLarge16 \(224 px, patch 16\), 329\.2 M parameters \| 1 \|/);
     assert.match(table, /Datasets missing here:\n- imagenet100: /);
     assert.match(table, /No training, so nothing to check: 11-magma-loss\./);
+  });
+
+  it('a step that outgrows the wasm heap (in its own process) is too large; one that fails names its error', async () => {
+    const row = (await dryRunRecipe({
+      notebook: 'huge images', paper: 'tiny28 on 1024-pixel images', choices: [],
+      spec: { name: 'huge', seeds: [0], data: { dataset: 'synthetic', imageSize: 1024 }, train: { preset: 'tiny28' }, arms: { MAE: {} } },
+    }))!;
+    assert.equal(row.step.status, 'too large', row.step.detail);
+    assert.match(row.step.detail, /^tried at the smallest batch: the step ran out of the wasm heap \(.+\)$/);
+    assert.match(formatDryRun([row]), /with activations not even the smallest step fits/);
+    const failed = measureStepInChild(resolveConfig({ preset: 'tiny28', imageSize: 28, channels: 1 }), 'byol' as 'mae');
+    assert.deepEqual(failed, { ok: false, outgrew: false, error: `Error: unknown method 'byol'; valid methods: ${methodNames.join(', ')}` });
   });
 
   it('npm run notebooks -- --scale paper --dry-run: a row per notebook that trains, exit 0 (what CI runs)', () => {

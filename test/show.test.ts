@@ -54,6 +54,12 @@ function syntheticBatch(n: number, size = 16, channels = 3, seed = 0): Batch {
   };
 }
 
+/** The first n images of a batch. */
+function sliceBatchOf(batch: Batch, n: number): Batch {
+  const per = batch.shape[1] * batch.shape[2] * batch.shape[3];
+  return { ...batch, images: batch.images.slice(0, n * per), labels: batch.labels.slice(0, n), indices: batch.indices.slice(0, n), shape: [n, batch.shape[1], batch.shape[2], batch.shape[3]] };
+}
+
 /** Runs f and asserts that it leaves no new tensor behind. */
 async function noLeak<T>(f: () => T | Promise<T>): Promise<T> {
   const before = tf.memory().numTensors;
@@ -269,6 +275,132 @@ describe('show: display bundles', () => {
       assert.ok(has(a.rgba, end), `the colour bar's end ${end} is drawn`);
       assert.ok(!has(b.rgba, end), `no colour bar per map, yet ${end} is drawn`);
     }
+  });
+
+  it('foregroundPatches: background patches are those whose every pixel is within the tolerance of the background', () => {
+    // Two 8×8 gray images, patch 4 (2×2 patches). Image 0: black, one bright pixel in patch 1 and a faint one (0.05) in patch 2.
+    // Image 1: white background (its border), a dark pixel in patch 3.
+    const images = new Float32Array(2 * 64);
+    images[1 * 8 + 6] = 0.9;
+    images[6 * 8 + 1] = 0.05;
+    images.fill(1, 64);
+    images[64 + 5 * 8 + 5] = 0.2;
+    const batch = { images, shape: [2, 8, 8, 1] as const };
+    assert.deepEqual(Array.from(show.foregroundPatches(batch, 4)), [0, 1, 0, 0, 0, 0, 0, 1], "'border': black for image 0, white for image 1");
+    assert.deepEqual(Array.from(show.foregroundPatches(batch, 4, { tolerance: 0.01 })), [0, 1, 1, 0, 0, 0, 0, 1], 'a tighter tolerance keeps the faint pixel');
+    assert.deepEqual(Array.from(show.foregroundPatches(batch, 4, { background: 0 })), [0, 1, 0, 0, 1, 1, 1, 1], 'a fixed black background: all of the white image is foreground');
+    // uint8 RGB: one channel away from the background is enough.
+    const rgb = new Uint8Array(1 * 4 * 4 * 3);
+    rgb[(0 * 4 + 3) * 3 + 2] = 200;
+    assert.deepEqual(Array.from(show.foregroundPatches({ images: rgb, shape: [1, 4, 4, 3] }, 2, { background: 0 })), [0, 1, 0, 0]);
+    assert.throws(() => show.foregroundPatches(batch, 3), /patch 3 must be a positive integer dividing the image's 8×8 pixels/);
+    assert.throws(() => show.foregroundPatches(batch, 4, { background: 2 }), /background must be a value in 0\.\.1 or 'border', got 2/);
+    assert.throws(() => show.foregroundPatches(batch, 4, { tolerance: -1 }), /tolerance must be ≥ 0/);
+  });
+
+  it('topComponents: the top principal component per block and image, of every patch or of the foreground alone', async () => {
+    const batch = syntheticBatch(3);
+    // Black out the top row of patches of every image: background for foreground fits.
+    for (let i = 0; i < 3; i++) batch.images.fill(0, i * 16 * 16 * 3, i * 16 * 16 * 3 + 4 * 16 * 3);
+    const l = model.tokens;
+    const d = model.config.encoderWidth;
+    const tokens = tf.tidy(() => model.forwardEncoder(batchToTensor(batch), null).blocks.map((b) => tf.slice(b, [0, 1, 0], [3, l, d]).dataSync() as Float32Array));
+    const all = await noLeak(() => show.topComponents(model, batch));
+    assert.equal(all.length, 3);
+    assert.equal(all[0].length, testConfig.encoderDepth);
+    for (const [i, b] of [[0, 0], [2, 1]]) {
+      const three = show.principalScores(tokens[b].subarray(i * l * d, (i + 1) * l * d), l, d);
+      assert.equal(all[i][b].fitted, l);
+      assertClose(Float32Array.from(all[i][b].scores), Float32Array.from({ length: l }, (_, t) => three.scores[t * 3]), 1e-9, 1e-9);
+      assert.ok(all[i][b].explained > 0 && all[i][b].explained < three.explained);
+    }
+    const fg = show.topComponents(model, batch, { foreground: { background: 0, tolerance: 0 } });
+    const kept = Array.from({ length: l }, (_, t) => t).filter((t) => t >= 4); // the 12 patches below the black row
+    const rows = Float32Array.from(kept.flatMap((t) => Array.from(tokens[1].subarray((1 * l + t) * d, (1 * l + t + 1) * d))));
+    const own = show.principalScores(rows, kept.length, d, 1);
+    assert.equal(fg[1][1].fitted, 12);
+    assert.ok(Array.from(fg[1][1].scores.subarray(0, 4)).every(Number.isNaN), 'background patches are NaN');
+    assertClose(Float32Array.from(fg[1][1].scores.subarray(4)), Float32Array.from(own.scores), 1e-9, 1e-9);
+    assert.ok(Math.abs(fg[1][1].explained - own.explained) < 1e-12);
+    assert.throws(() => show.principalScores(rows, kept.length, d, 13), /components must be an integer in 1\.\.12/);
+  });
+
+  it('layerPcaTop: one row per model and image, the foreground column and gray background, one colour bar', async () => {
+    const batch = syntheticBatch(2);
+    for (let i = 0; i < 2; i++) batch.images.fill(0, i * 16 * 16 * 3, i * 16 * 16 * 3 + 4 * 16 * 3);
+    const other = createMae(testConfig, { seed: 1 });
+    const masked = await noLeak(() => show.layerPcaTop({ a: model, b: other }, batch, { scale: 2, foreground: { background: 0 } }));
+    const plain = await noLeak(() => show.layerPcaTop({ a: model }, batch, { scale: 2, foreground: false }));
+    other.dispose();
+    assertMimes(masked, [show.MIME.png, show.MIME.text]);
+    assert.match(masked.data[show.MIME.text] as string, /fitted on the foreground patches \(background gray\); one row per model \(a, b\) and image \(2\)/);
+    assert.match(plain.data[show.MIME.text] as string, /fitted on every patch/);
+    const m = await decodePng(masked);
+    const p = await decodePng(plain);
+    assertNotBlank(m.rgba);
+    assert.ok(m.width >= GAP + 4 * (32 + GAP), 'input, foreground and 2 blocks');
+    assert.ok(m.height > p.height, 'four rows are taller than two');
+    const gray = Math.round(255 * 0.82);
+    const grayPixels = (rgba: Uint8ClampedArray) => {
+      let count = 0;
+      for (let i = 0; i < rgba.length; i += 4) if (rgba[i] === gray && rgba[i + 1] === gray && rgba[i + 2] === gray) count++;
+      return count;
+    };
+    // The black top row of patches (4 patches of 8×8 screen pixels) is gray in the foreground column and both blocks of all 4 rows.
+    assert.ok(grayPixels(m.rgba) >= 4 * 3 * 4 * 64, `background patches drawn gray: ${grayPixels(m.rgba)} gray pixels`);
+    assert.ok(grayPixels(p.rgba) < 64, `no gray patch without the mask: ${grayPixels(p.rgba)} gray pixels (text edges)`);
+    assert.throws(() => show.layerPcaTop({}, batch), /give at least one model/);
+  });
+
+  it('clsAttention: the CLS row of one block as numbers, in chunks, each head summing to 1 with its self-weight', async () => {
+    const batch = syntheticBatch(260, 16, 3, 5); // more than one chunk of 256
+    const a = await noLeak(() => show.clsAttention(model, batch, { block: 0 }));
+    assert.deepEqual([a.n, a.heads, a.tokens, a.block], [260, 2, 16, 0]);
+    for (let k = 0; k < a.n * a.heads; k++) {
+      const sum = a.self[k] + a.patches.subarray(k * a.tokens, (k + 1) * a.tokens).reduce((s, v) => s + v, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-5, `row ${k} sums to ${sum}`);
+    }
+    // Image 258 (in the second chunk) against a pass of its own.
+    const own = tf.tidy(() => {
+      const { attention } = model.forwardEncoder(batchToTensor(batch).slice([258, 0, 0, 0], [1, 16, 16, 3]) as tf.Tensor4D, null, { attention: true });
+      return tf.slice(attention![0], [0, 0, 0, 1], [1, 2, 1, 16]).dataSync() as Float32Array;
+    });
+    assertClose(a.patches.subarray(258 * 2 * 16, 259 * 2 * 16), own, 1e-5, 1e-5);
+  });
+
+  it('attentionCompare: every model on one colour scale, 0 to the largest weight of any of them, or a given max', async () => {
+    const batch = syntheticBatch(2);
+    const other = createMae(testConfig, { seed: 2 });
+    const b = await noLeak(() => show.attentionCompare({ a: model, b: other }, batch, { scale: 2 }));
+    const largest = Math.max(...[model, other].map((m) => Math.max(...show.clsAttention(m, batch).patches)));
+    assert.match(b.data[show.MIME.text] as string, new RegExp(`one row per model \\(a, b\\) and image \\(2\\); one scale for every map of every model, 0 to ${largest.toPrecision(3).replace('.', '\\.')}`));
+    const fixed = await noLeak(() => show.attentionCompare({ a: model, b: other }, batch, { scale: 2, max: 0.5, mean: false }));
+    assert.match(fixed.data[show.MIME.text] as string, /\(2 heads\).*0 to 0\.500/);
+    assert.match(b.data[show.MIME.text] as string, /\(2 heads and their mean\)/);
+    const drawn = await decodePng(b);
+    assertNotBlank(drawn.rgba);
+    assert.ok(drawn.width >= GAP + 4 * (32 + GAP) && drawn.height >= GAP + 4 * (32 + GAP), 'input, 2 heads and the mean; 2 models × 2 images');
+    assert.throws(() => show.attentionCompare({ a: model }, batch, { max: 0 }), /max must be a positive number, got 0/);
+    assert.match(show.attention(model, batch, { max: 0.5 }).data[show.MIME.text] as string, /one scale for every map, 0 to 0\.500/);
+    assert.throws(() => show.attentionCompare({ a: model }, batch, { colorScale: 'log' as 'sqrt' }), /colorScale must be 'linear' or 'sqrt', got "log"/);
+    // Square-root colours: opaque maps (alpha 1) colour a weight w at viridis(√(w / max)), where the linear scale has viridis(w / max).
+    const one = sliceBatchOf(batch, 1);
+    const w = Math.max(...show.clsAttention(model, one).patches.subarray(0, model.tokens)); // head 1's largest weight
+    const colour = (v: number) => viridis(v).map((c) => Math.round(255 * c));
+    const sqrt = await decodePng(show.attentionCompare({ a: model }, one, { alpha: 1, max: 0.5, colorScale: 'sqrt', scale: 2 }));
+    const linear = await decodePng(show.attentionCompare({ a: model }, one, { alpha: 1, max: 0.5, scale: 2 }));
+    assert.match(show.attentionCompare({ a: model }, one, { colorScale: 'sqrt' }).data[show.MIME.text] as string, /one square-root scale for every map/);
+    const count = (rgba: Uint8ClampedArray, [r, g, bl]: number[]) => {
+      let n = 0;
+      for (let i = 0; i < rgba.length; i += 4) if (Math.abs(rgba[i] - r) <= 1 && Math.abs(rgba[i + 1] - g) <= 1 && Math.abs(rgba[i + 2] - bl) <= 1) n++;
+      return n;
+    };
+    assert.ok(count(sqrt.rgba, colour(Math.sqrt(w / 0.5))) >= 16, 'the square-root colour of the largest weight fills its patch');
+    assert.ok(count(linear.rgba, colour(w / 0.5)) >= 16, 'the linear colour of the largest weight fills its patch');
+    const deeper = createMae({ ...testConfig, encoderHeads: 4 }, { seed: 0 });
+    assert.throws(() => show.attentionCompare({ a: model, d: deeper }, batch), /model 'd' has another patch grid or number of heads than 'a'/);
+    deeper.dispose();
+    other.dispose();
   });
 
   it('sweep: means with ±1 std and every seed per series (colour, dash and shape each), labelled baseline rules whose close labels do not overlap', async () => {

@@ -5,17 +5,18 @@
  * would take here and on a GPU, and the memory it needs against what the backend can hold.
  */
 import * as os from 'os';
-import * as tf from '@tensorflow/tfjs';
 import { backendReport, wasmHeapLimit } from '../backend';
 import { check, type MaeConfig, resolveConfig } from '../config';
 import { DataError } from '../data/errors';
 import { locate } from '../data/load';
-import { createMae, maeParameterCount } from '../nn/mae';
+import { maeParameterCount } from '../nn/mae';
 import { encoderFlops, maeStepFlops } from '../nn/flops';
-import { createTrainer } from '../train/trainer';
+import { isContrastive, isTwoView, type MethodName } from '../train/methods';
+import { resolveTrainerOptions } from '../train/options';
 import { cellSettings, type GridSpec } from './grid';
 import type { PaperRecipe } from './paper';
 import { runConfigFromSettings } from './run';
+import { measureStepInChild } from './stepCheck';
 
 /**
  * The assumed GPU: 10 TFLOP/s sustained in float32 matrix products (half an A100's 19.5 TFLOP/s
@@ -26,7 +27,7 @@ export const GPU_FLOPS = 10e12;
 /** Marks a time here estimated from another model's measured rate. */
 const OTHER_RATE = ' †';
 
-/** What the paper datasets hold as magma-lab reads them: image side and channels by default, and the images of one pre-training epoch. */
+/** What the paper datasets hold as magma-lab reads them: image side and channels by default (the train option imageSize changes the side of the image folders), and the images of one pre-training epoch. */
 const DATASETS: Record<string, { side: number; channels: number; epochImages: number }> = {
   'fashion-mnist': { side: 28, channels: 1, epochImages: 60_000 },
   mnist: { side: 28, channels: 1, epochImages: 60_000 },
@@ -91,26 +92,41 @@ function memoryLimit(): { bytes: number; source: string } {
   return { bytes: os.totalmem(), source: 'this machine\'s memory' };
 }
 
-/** The model of a recipe's cell, with the dataset's image size and channels. */
-function cellModel(spec: GridSpec, arm: string): { config: MaeConfig; method: string; batch: number; epochs: number } {
+/** The model of a recipe's cell, with the dataset's image size and channels, its method and projector. */
+function cellModel(spec: GridSpec, arm: string): { config: MaeConfig; method: MethodName; projector: { hidden: number; output: number }; batch: number; epochs: number } {
   const setup = runConfigFromSettings(cellSettings(spec, arm, spec.seeds[0]), `paper recipe ${spec.name}, arm '${arm}'`);
   const info = DATASETS[setup.dataset];
   check(info !== undefined, `paper recipe ${spec.name}: no dataset facts for '${setup.dataset}'`);
-  return { config: resolveConfig({ ...setup.model, imageSize: info.side, channels: info.channels }), method: setup.method, batch: setup.batchSize, epochs: setup.epochs };
+  const config = resolveConfig({ ...setup.model, imageSize: setup.dataOptions.size ?? info.side, channels: info.channels });
+  const { projector } = resolveTrainerOptions({ ...setup.trainer, totalSteps: 1 }, config.encoderDepth); // totalSteps only satisfies a stretched λ schedule's check
+  return { config, method: setup.method as MethodName, projector, batch: setup.batchSize, epochs: setup.epochs };
 }
 
 const measured = new Map<string, StepCheck>();
 
 /**
+ * Matmul FLOPs of one pre-training step at `batch` images: MAE's masked step; for the two-view
+ * methods (SimCLR, VICReg and their M- variants) the unmasked encoder over both views and the
+ * projector on their CLS tokens (SimCLR's one hidden layer, VICReg's two), forward + backward.
+ */
+export function pretrainStepFlops(config: MaeConfig, method: MethodName, batch: number, projector: { hidden: number; output: number }): number {
+  if (!isTwoView(method)) return maeStepFlops(config, batch);
+  const hiddenLayers = isContrastive(method) ? 1 : 2;
+  const projectorFlops = 2 * (config.encoderWidth * projector.hidden + (hiddenLayers - 1) * projector.hidden ** 2 + projector.hidden * projector.output);
+  return 2 * (encoderFlops(config, batch, { training: true }) + 3 * batch * projectorFlops);
+}
+
+/**
  * One training step at the smallest batch the method takes (2, or 3 with batch-wide terms), after
- * a first one that creates the AdamW moments, timed. The tensor bytes between steps (weights,
+ * a first one that creates the AdamW moments, timed, in a child process (stepCheck.ts: a step that
+ * outgrows the wasm heap aborts the whole module). The tensor bytes between steps (weights,
  * moments) are the memory's fixed part; the rest of the step's peak, per image, its part per
  * image (gradients included, so it errs high). A model whose weights, gradients and AdamW moments
- * alone exceed the backend's limit is not tried. (A larger step is not tried either: running out
- * of the wasm heap aborts the whole wasm module.)
+ * alone exceed the backend's limit is not tried; one whose step aborts the wasm module is too
+ * large as well (timed, as the untried ones, with another model's measured rate).
  */
-async function checkStep(config: MaeConfig, method: string, parameters: number, limit: number): Promise<StepCheck> {
-  const key = JSON.stringify({ config, method, backend: backendReport()?.description });
+function checkStep(config: MaeConfig, method: MethodName, projector: { hidden: number; output: number }, parameters: number, limit: number): StepCheck {
+  const key = JSON.stringify({ config, method, projector, backend: backendReport()?.description });
   const cached = measured.get(key);
   if (cached) return cached;
   let result: StepCheck;
@@ -118,34 +134,19 @@ async function checkStep(config: MaeConfig, method: string, parameters: number, 
   if (stateBytes > limit) {
     result = { status: 'too large', detail: `not tried: weights, gradients and AdamW moments alone take ${gb(stateBytes)} > ${gb(limit)}`, flopsPerSecond: null, memory: null };
   } else {
-    const before = tf.memory().numTensors;
-    const model = createMae(config, { seed: 0 });
-    const trainer = createTrainer(model, { method: method as never, seed: 0, totalSteps: 10 });
-    const batch = Math.max(2, trainer.method.minBatch);
-    const images = tf.randomNormal([batch, config.imageSize, config.imageSize, config.channels], 0, 1, 'float32', 0) as tf.Tensor4D;
-    let failed = false;
-    try {
-      await trainer.step(images); // creates the AdamW moments
-      const fixed = tf.memory().numBytes - images.size * 4;
-      const start = performance.now();
-      let loss = NaN;
-      const info = await tf.profile(async () => { loss = (await trainer.step(images)).loss; });
-      const seconds = (performance.now() - start) / 1000;
-      check(Number.isFinite(loss), `the step gave a non-finite loss (${loss})`);
+    const child = measureStepInChild(config, method);
+    if (child.ok) {
+      const { batch, loss, seconds, fixed, peak } = child.step;
       result = {
         status: 'ok', detail: `ok at batch ${batch}: loss ${loss.toFixed(4)}, ${seconds.toFixed(1)} s`,
-        flopsPerSecond: maeStepFlops(config, batch) / seconds,
-        memory: { fixed, perImage: Math.max(0, info.peakBytes - fixed) / batch },
+        flopsPerSecond: pretrainStepFlops(config, method, batch, projector) / seconds,
+        memory: { fixed, perImage: Math.max(0, peak - fixed) / batch },
       };
-    } catch (e) {
-      failed = true; // a step that throws inside tf.variableGrads leaves its tape's tensors (TF.js)
-      result = { status: 'failed', detail: `failed at batch ${batch}: ${(e as Error).message}`, flopsPerSecond: null, memory: null };
-    } finally {
-      images.dispose();
-      trainer.dispose();
-      model.dispose();
+    } else if (child.outgrew) {
+      result = { status: 'too large', detail: `tried at the smallest batch: ${child.error}`, flopsPerSecond: null, memory: null };
+    } else {
+      result = { status: 'failed', detail: `failed at the smallest batch: ${child.error}`, flopsPerSecond: null, memory: null };
     }
-    check(failed || tf.memory().numTensors === before, `the dry-run step of ${method} left ${tf.memory().numTensors - before} tensors behind`);
   }
   measured.set(key, result);
   return result;
@@ -180,7 +181,7 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
     const key = JSON.stringify([cell.config, cell.method]);
     if (tried.has(key)) continue;
     tried.add(key);
-    checks.push(await checkStep(cell.config, cell.method, maeParameterCount(cell.config), limit.bytes));
+    checks.push(checkStep(cell.config, cell.method, cell.projector, maeParameterCount(cell.config), limit.bytes));
   }
   const step = checks.find((c) => c.status === 'failed') ?? checks[0];
   const others = checks.length > 1 ? ` (${checks.length} models/methods checked: ${['ok', 'too large', 'failed'].map((s) => `${checks.filter((c) => c.status === s).length} ${s}`).join(', ')})` : '';
@@ -193,12 +194,12 @@ export async function dryRunRecipe(recipe: PaperRecipe): Promise<DryRunRow | nul
     const cell = cellModel(spec, arm);
     const settings = cellSettings(spec, arm, spec.seeds[0]);
     const evaluations = 1 + String(settings.evalEpochs ?? '').split(',').filter(Boolean).length;
-    const pretraining = cell.epochs * Math.ceil(epochImages / cell.batch) * maeStepFlops(cell.config, cell.batch);
+    const pretraining = cell.epochs * Math.ceil(epochImages / cell.batch) * pretrainStepFlops(cell.config, cell.method, cell.batch, cell.projector);
     const finetuning = Object.values(spec.evaluate?.finetune ?? {}).reduce((sum, f) => sum + (f.epochs ?? 10) * encoderFlops(cell.config, epochImages, { training: true }), 0);
     const features = evaluations * encoderFlops(cell.config, epochImages * 1.1); // train + test (about a tenth of train)
     totalFlops += spec.seeds.length * (pretraining + finetuning + features);
   }
-  const flopsPerStep = maeStepFlops(first.config, first.batch);
+  const flopsPerStep = pretrainStepFlops(first.config, first.method, first.batch, first.projector);
   const epochFlops = Math.ceil(epochImages / first.batch) * flopsPerStep;
   const needed = step.memory ? step.memory.fixed + first.batch * step.memory.perImage : 16 * parameters;
   let fitsMicroBatch: number | null = null;
@@ -273,7 +274,8 @@ export function formatDryRun(rows: DryRunRow[], skipped: string[] = []): string 
       r.notebook, r.found ? `${r.dataset}: found` : `${r.dataset}: **missing**`, r.model, String(r.runs), r.step.detail,
       (r.flopsPerStep / 1e9).toFixed(0), `${duration(r.epochSeconds.here)}${r.ownRate ? '' : OTHER_RATE} / ${duration(r.epochSeconds.gpu)}`,
       `${duration(r.totalSeconds.here)}${r.ownRate ? '' : OTHER_RATE} / ${duration(r.totalSeconds.gpu)}`,
-      `${gb(r.memory.needed)} / ${gb(r.memory.limit)}${r.memory.needed > r.memory.limit ? (r.memory.fitsMicroBatch ? ` (fits as micro-batches of ${r.memory.fitsMicroBatch})` : ' (does not fit)') : ''}`,
+      `${gb(r.memory.needed)} / ${gb(r.memory.limit)}${r.memory.needed > r.memory.limit ? (r.memory.fitsMicroBatch ? ` (fits as micro-batches of ${r.memory.fitsMicroBatch})` : ' (does not fit)')
+        : r.step.status === 'too large' ? ' (weights and moments alone; with activations not even the smallest step fits)' : ''}`,
     ].map(cell).join(' | ')} |`),
   ];
   const missing = [...new Map(rows.filter((r) => r.missing).map((r) => [r.dataset, r.missing!])).entries()];

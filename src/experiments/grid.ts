@@ -43,8 +43,8 @@ export interface GridSpec {
   runsDir?: string;
   /** Seeds; seed s fixes every arm's initial weights, data order, augmentations and masks. */
   seeds: number[];
-  /** The data of every run: the train command's `dataset`, `trainLimit`, `testLimit`, `dataDir`. */
-  data: Pick<TrainSettings, 'dataset' | 'trainLimit' | 'testLimit' | 'dataDir'>;
+  /** The data of every run: the train command's `dataset`, `trainLimit`, `testLimit`, `dataDir`, `imageSize`. */
+  data: Pick<TrainSettings, 'dataset' | 'trainLimit' | 'testLimit' | 'dataDir' | 'imageSize'>;
   /** Settings every run shares: the train command's options in camelCase (`epochs`, `batchSize`, `preset`, `magmaSchedule`, …). */
   train?: TrainSettings;
   /** The arms by name, each with what it changes in `train`, e.g. `{MAE: {method: 'mae'}, 'M-MAE': {method: 'm-mae'}}`. */

@@ -14,7 +14,7 @@ import { compose, horizontalFlip, randomFixedCrop, randomResizedCrop } from '../
 import { colorJitter } from '../data/color';
 import { type BatchTransform, Dataset, type DatasetSplits } from '../data/dataset';
 import { ConcatStorage } from '../data/storage';
-import { datasetNames, load } from '../data/load';
+import { datasetNames, datasetOptionKeys, load } from '../data/load';
 import { evaluate, type EvaluationReport, formatReport } from '../eval/evaluate';
 import type { FinetuneResult } from '../eval/finetune';
 import { appendLine, assertWritable, writeFileAtomic, writeJsonAtomic } from '../io';
@@ -47,6 +47,7 @@ export const trainOptions = {
   dataDir: { type: 'string', help: 'folder holding the dataset files (default: $MAGMA_LAB_DATA/<name>, data/<name>, system locations)' },
   trainLimit: { type: 'integer', min: 1, help: 'use only the first N training images' },
   testLimit: { type: 'integer', min: 1, help: 'use only the first N test images' },
+  imageSize: { type: 'integer', min: 8, help: 'image side of the datasets made at a chosen size: tiny-imagenet and imagenet100 (decoded: shorter side resized, center crop; default 64 and 224) and synthetic; the others are read at their stored size' },
   preset: { type: 'string', choices: Object.keys(presets), default: 'tiny28', help: 'model widths, depths and patch size (image size and channels follow the dataset)' },
   maskRatio: { type: 'number', min: 0, help: 'share of patches removed (default: the preset\'s, 0.75)' },
   maskSampling: { type: 'string', choices: ['random', 'block', 'grid'], help: 'how removed patches are chosen (default random)' },
@@ -237,15 +238,21 @@ export function runConfigFromSettings(settings: TrainSettings, where = 'the trai
   if (a.patchSize !== undefined) overrides.patchSize = a.patchSize as number;
   if (a.decoderDepth !== undefined) overrides.decoderDepth = a.decoderDepth as number;
   if (a.decoderWidth !== undefined) overrides.decoderWidth = a.decoderWidth as number;
+  // The preset's image size stands in until trainRun sets the data's: a patch that divides the data's side but not the
+  // preset's (12 for STL-10's 96 px with tiny28) is checked against the data's there, not refused here.
+  const presetSide = presets[preset].imageSize;
+  if (overrides.patchSize !== undefined && presetSide % overrides.patchSize !== 0) overrides.imageSize = overrides.patchSize * Math.max(1, Math.round(presetSide / overrides.patchSize));
   const model = resolveConfig({ preset, ...overrides });
   const seed = a.seed as number;
+  check(a.imageSize === undefined || datasetOptionKeys(a.dataset as never).includes('size'),
+    `${where}: imageSize ${a.imageSize} applies to the datasets (${datasetNames.filter((n) => datasetOptionKeys(n).includes('size')).join(', ')}), which are made at a chosen size; ${a.dataset} is read at its stored size, so leave imageSize out`);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 13);
   return {
     name: (a.name as string | undefined) ?? `${a.method}-${a.dataset}-${preset}-s${seed}-${stamp}`,
     method: a.method as string,
     dataset: a.dataset as string,
     // Drops unset options. STL-10's protocol pre-trains on its unlabeled images + train.
-    dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit, unlabeled: a.dataset === 'stl10' || undefined })),
+    dataOptions: JSON.parse(JSON.stringify({ dir: a.dataDir, trainLimit: a.trainLimit, testLimit: a.testLimit, size: a.imageSize, unlabeled: a.dataset === 'stl10' || undefined })),
     preset,
     model,
     trainer: JSON.parse(JSON.stringify({ // drops unset options

@@ -41,6 +41,11 @@ export interface ColorBar {
   max: number;
   /** RGB in 0..1 of a position 0..1 along the bar (e.g. raster.ts's `viridis`). */
   colormap: (v: number) => [number, number, number];
+  /**
+   * How values map to positions along the bar: `'linear'` (default), or `'sqrt'`, position
+   * √((v − min) / (max − min)), which spreads the low values (the tick labels follow).
+   */
+  transform?: 'linear' | 'sqrt';
 }
 
 /** An upscaling that draws an image of this side at about 96 pixels (at least 1). */
@@ -104,7 +109,8 @@ function drawColorBar(ctx: SKRSContext2D, bar: ColorBar, x: number, y: number, l
   ctx.fillStyle = '#222';
   const tickY = y + LINE + BAR + LINE / 2;
   const value = (v: number) => Number(v.toPrecision(2)).toString();
-  ([['left', 0, bar.min], ['center', length / 2, (bar.min + bar.max) / 2], ['right', length, bar.max]] as const).forEach(([align, dx, v]) => {
+  const at = (position: number) => bar.min + (bar.max - bar.min) * (bar.transform === 'sqrt' ? position * position : position); // the value drawn at a position
+  ([['left', 0, bar.min], ['center', length / 2, at(0.5)], ['right', length, bar.max]] as const).forEach(([align, dx, v]) => {
     ctx.textAlign = align;
     ctx.fillText(value(v), x + dx, tickY);
   });

@@ -111,3 +111,71 @@ export function blend(base: Raster, top: Raster, alpha: number): Raster {
   }
   return { height: base.height, width: base.width, channels: 3, pixels };
 }
+
+/** Options of {@link foregroundPatches}. */
+export interface ForegroundOptions {
+  /**
+   * The background's value in 0..1, the same for every channel; or `'border'`: per image and
+   * channel, the median of the image's outermost ring of pixels (the background of an object
+   * photographed or drawn in the middle). Default `'border'`.
+   */
+  background?: number | 'border';
+  /**
+   * A patch is background when every pixel of every channel lies within `tolerance` of the
+   * background value (0..1 units, inclusive). Default 0.1 (25 of 255).
+   */
+  tolerance?: number;
+}
+
+/**
+ * Which patches of each image show something, from the input pixels alone: 0 for a background
+ * patch (every pixel of every channel within `tolerance` of the background value), 1 for the
+ * others. Per image the g×g patches are row-major, the order of a ViT's patch tokens.
+ * @param patch the patch side in pixels (it must divide the image's height and width)
+ * @returns [N·g·g] of 0 and 1
+ * @example foregroundPatches(data.test.take(8), model.config.patchSize, {background: 0}) // Fashion-MNIST's black surround
+ */
+export function foregroundPatches(images: ImageArray, patch: number, opts: ForegroundOptions = {}): Uint8Array {
+  const [n, height, width, channels] = images.shape;
+  if (!(Number.isInteger(patch) && patch > 0 && height % patch === 0 && width % patch === 0)) {
+    throw new Error(`foregroundPatches: patch ${patch} must be a positive integer dividing the image's ${height}×${width} pixels`);
+  }
+  const tolerance = opts.tolerance ?? 0.1;
+  const background = opts.background ?? 'border';
+  if (!(tolerance >= 0)) throw new Error(`foregroundPatches: tolerance must be ≥ 0 (0..1 units), got ${tolerance}`);
+  if (background !== 'border' && !(typeof background === 'number' && background >= 0 && background <= 1)) {
+    throw new Error(`foregroundPatches: background must be a value in 0..1 or 'border', got ${JSON.stringify(background)}`);
+  }
+  const rasters = toRasters(images);
+  const [gh, gw] = [height / patch, width / patch];
+  const out = new Uint8Array(n * gh * gw);
+  rasters.forEach((r, i) => {
+    const level = background === 'border' ? borderMedians(r) : new Array<number>(channels).fill(background);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const t = i * gh * gw + Math.floor(y / patch) * gw + Math.floor(x / patch);
+        if (out[t]) continue;
+        for (let c = 0; c < channels; c++) {
+          if (Math.abs(r.pixels[(y * width + x) * channels + c] - level[c]) > tolerance) {
+            out[t] = 1;
+            break;
+          }
+        }
+      }
+    }
+  });
+  return out;
+}
+
+/** Per channel, the median of the raster's outermost ring of pixels. */
+function borderMedians(r: Raster): number[] {
+  const ring: number[] = [];
+  for (let y = 0; y < r.height; y++) {
+    for (let x = 0; x < r.width; x++) if (y === 0 || x === 0 || y === r.height - 1 || x === r.width - 1) ring.push(y * r.width + x);
+  }
+  return Array.from({ length: r.channels }, (_, c) => {
+    const values = ring.map((i) => r.pixels[i * r.channels + c]).sort((a, b) => a - b);
+    const mid = values.length >> 1;
+    return values.length % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+  });
+}

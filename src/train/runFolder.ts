@@ -15,7 +15,8 @@ export interface RunConfig {
   name: string;
   method: string;
   dataset: string;
-  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number; unlabeled?: boolean };
+  /** What `load(dataset, …)` is given; `size` is the train option imageSize (image-folder datasets only). */
+  dataOptions: { dir?: string; trainLimit?: number; testLimit?: number; size?: number; unlabeled?: boolean };
   preset: PresetName;
   model: MaeConfig;
   trainer: TrainerOptions;
