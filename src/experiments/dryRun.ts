@@ -135,7 +135,7 @@ function checkStep(config: MaeConfig, method: MethodName, projector: { hidden: n
     result = { status: 'too large', detail: `not tried: weights, gradients and AdamW moments alone take ${gb(stateBytes)} > ${gb(limit)}`, flopsPerSecond: null, memory: null };
   } else {
     const child = measureStepInChild(config, method);
-    if (child.ok) {
+    if ('step' in child) { // (`in` narrows also where strictNullChecks is off, as in tslab's check)
       const { batch, loss, seconds, fixed, peak } = child.step;
       result = {
         status: 'ok', detail: `ok at batch ${batch}: loss ${loss.toFixed(4)}, ${seconds.toFixed(1)} s`,
