@@ -21,6 +21,16 @@ export interface Batch {
 }
 
 /** Per-channel pixel statistics on the 0..1 scale, used to standardize model inputs. */
+/** Images [start, end) of a batch, sharing its memory (views, nothing copied). */
+export function sliceBatch(batch: Batch, start: number, end: number): Batch {
+  const [, h, w, c] = batch.shape;
+  const per = h * w * c;
+  return {
+    ...batch, images: batch.images.subarray(start * per, end * per), labels: batch.labels.subarray(start, end),
+    indices: batch.indices.subarray(start, end), shape: [end - start, h, w, c],
+  };
+}
+
 export interface ChannelStats {
   mean: number[];
   std: number[];

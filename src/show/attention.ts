@@ -7,12 +7,12 @@
  * `show.clsAttention` gives the weights as numbers.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch } from '../data/dataset';
+import { type Batch, sliceBatch } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import type { Mae } from '../nn/mae';
 import type { DisplayBundle } from './bundle';
 import { type ColorBar, defaultScale, gridBundle } from './grid';
-import { CHUNK, sliceBatch } from './layerPca';
+import { CHUNK } from './layerPca';
 import { blend, colorize, minMax, patchMap, type Raster, toRasters, viridis } from './raster';
 
 /** Options of {@link attention}. */

@@ -8,7 +8,7 @@
  * out and drawn gray), one row per model; `show.topComponents` gives the same scores as numbers.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch } from '../data/dataset';
+import { type Batch, sliceBatch } from '../data/dataset';
 import { batchToTensor } from '../data/tensor';
 import { symmetricEigen } from '../eval/spectrum';
 import type { Mae } from '../nn/mae';
@@ -67,16 +67,6 @@ export function principalScores(tokens: ArrayLike<number>, l: number, d: number,
   }
   const total = values.reduce((s, v) => s + Math.max(v, 0), 0);
   return { scores, explained: total > 0 ? top / total : 0 };
-}
-
-/** Images [start, end) of a batch, sharing its memory. */
-export function sliceBatch(batch: Batch, start: number, end: number): Batch {
-  const [, h, w, c] = batch.shape;
-  const per = h * w * c;
-  return {
-    ...batch, images: batch.images.subarray(start * per, end * per), labels: batch.labels.subarray(start, end),
-    indices: batch.indices.subarray(start, end), shape: [end - start, h, w, c],
-  };
 }
 
 /** Images per forward pass when a helper reads many images (bounds the memory of the activations). */

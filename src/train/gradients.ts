@@ -3,7 +3,7 @@
  * splitting a batch, pooling per-sample representations.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Batch } from '../data/dataset';
+import { type Batch, sliceBatch } from '../data/dataset';
 import type { Param } from '../nn/params';
 
 /** Gradients and loss values of one step, plus the reference-layer representations [B, D] for the dynamics. */
@@ -63,12 +63,5 @@ export function splitBatch(batch: Batch | tf.Tensor4D, k: number): (Batch | tf.T
   if (k === 1) return [batch];
   const n = batch.shape[0] / k;
   if (batch instanceof tf.Tensor) return tf.split(batch, k, 0) as tf.Tensor4D[];
-  const per = batch.images.length / batch.shape[0];
-  return Array.from({ length: k }, (_, i) => ({
-    ...batch,
-    images: batch.images.subarray(i * n * per, (i + 1) * n * per),
-    labels: batch.labels.subarray(i * n, (i + 1) * n),
-    indices: batch.indices.subarray(i * n, (i + 1) * n),
-    shape: [n, batch.shape[1], batch.shape[2], batch.shape[3]] as Batch['shape'],
-  }));
+  return Array.from({ length: k }, (_, i) => sliceBatch(batch, i * n, (i + 1) * n));
 }
