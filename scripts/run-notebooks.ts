@@ -103,7 +103,7 @@ export function withScale(notebook: { cells: Cell[] }, scale: string, file: stri
 
 /** Executes one notebook file and exports it (Python side: nbconvert's ExecutePreprocessor and HTMLExporter). */
 const DRIVER = String.raw`
-import json, sys, traceback
+import json, re, sys, traceback
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -135,6 +135,9 @@ body, _ = HTMLExporter(config=config).from_notebook_node(nb)
 # Long code and output lines wrap instead of running off the page (the template scrolls them sideways).
 wrap = "<style>.jp-InputArea-editor .highlight pre, .jp-RenderedText pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>"
 body = body.replace("</head>", wrap + "\n</head>", 1)
+# No MathJax: the notebooks write no TeX, and the template's CDN script would be fetched by every reader (offline, its
+# loading message covers the figures).
+body = re.sub(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", "", body, count=1, flags=re.S)
 with open(html, "w", encoding="utf-8") as f:
     f.write(body)
 print(json.dumps(result))

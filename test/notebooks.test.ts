@@ -143,6 +143,7 @@ describe('notebook runner', () => {
         const html = fs.readFileSync(path.join(out, `${name}.html`), 'utf8');
         const pngs = bundles.filter((b) => b.includes('image/png')).length;
         assert.ok((html.match(/<img src="data:image\/png;base64,/g) ?? []).length >= pngs, `${pngs} PNG outputs, fewer in the HTML`);
+        assert.doesNotMatch(html, /mathjax/i, 'the HTML loads MathJax (a CDN script; the notebooks write no TeX)');
         // The archives were found (and so trained on), each in its own folder.
         for (const dir of Object.values(archives ?? {})) assert.ok(JSON.stringify(nb).includes(dir), `${name} did not report ${dir} as found`);
       });
